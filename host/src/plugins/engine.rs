@@ -1,0 +1,194 @@
+//! The wasmtime engine shared by every plugin: compilation settings, the
+//! instance pool, the epoch ticker that enforces timeouts, and the linker
+//! that wires the sandbox's imports.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+use super::bindings::{self, PluginPre};
+use super::cache::{ArtifactCache, component_digest};
+use super::error::{Call, PluginError, PluginId};
+use super::formatter::{Formatter, call_guest};
+use super::host::OutputMeter;
+use super::info::FormatInfo;
+use super::runtime_config::RuntimeConfig;
+use super::sandbox::HostState;
+
+/// Runs formatter plugins. Cheap to clone; one per process is enough.
+#[derive(Clone)]
+pub struct PluginEngine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: ArtifactCache,
+    config: RuntimeConfig,
+}
+
+impl PluginEngine {
+    /// Builds the engine and starts its epoch ticker.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true);
+        wasm.epoch_interruption(true);
+        wasm.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if config.pooling {
+            let slots = config.max_concurrent_exports.max(1);
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_component_instances(slots)
+                // A Rust component is a handful of core instances (the
+                // module plus wit-component's shims); other languages more.
+                .total_core_instances(slots * 16)
+                .total_memories(slots * 2)
+                .total_tables(slots * 16)
+                .max_memory_size(config.limits.memory_bytes);
+            wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&wasm)
+            .map_err(anyhow::Error::from)
+            .context("creating the wasmtime engine")?;
+
+        let mut linker = Linker::new(&engine);
+        // All of WASI p2 is linked so that components built for wasm32-wasip2
+        // instantiate, but the context grants nothing (see `sandbox`).
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(anyhow::Error::from)
+            .context("linking the sink interface")?;
+
+        spawn_epoch_ticker(&engine, config.epoch_tick);
+        let cache = ArtifactCache::new(&engine, config.cache_dir.clone());
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                engine,
+                linker,
+                cache,
+                config,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Loads a plugin from its component bytes: compiles it (or loads the
+    /// cached artifact), checks that it implements our world, and asks it
+    /// for its `info()`.
+    pub fn load(&self, label: &str, bytes: &[u8]) -> Result<Formatter, PluginError> {
+        let invalid = |reason: String| PluginError::InvalidComponent {
+            plugin: label.to_owned(),
+            reason,
+        };
+        if !bytes.starts_with(b"\0asm") {
+            return Err(invalid("not a WebAssembly binary".into()));
+        }
+        // Component binaries have layer 1 in bytes 6..8; core modules 0.
+        if bytes.get(6..8) != Some(&[1, 0]) {
+            return Err(invalid(
+                "a core WebAssembly module, not a component (build for wasm32-wasip2 or run `wasm-tools component new`)".into(),
+            ));
+        }
+        let digest = component_digest(bytes);
+        let component = self
+            .inner
+            .cache
+            .get_or_compile(&self.inner.engine, &digest, bytes)
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = PluginPre::new(pre).map_err(|e| {
+            invalid(format!(
+                "it does not export exporter:formatter/formatter@1.0.0 as expected: {e:#}"
+            ))
+        })?;
+        let info = self.describe(label, &pre)?;
+        Ok(Formatter::new(self.clone(), pre, info, digest))
+    }
+
+    /// Calls `info()` in a throwaway instance under the default limits.
+    fn describe(&self, label: &str, pre: &PluginPre<HostState>) -> Result<FormatInfo, PluginError> {
+        let id = PluginId {
+            name: label.to_owned(),
+            version: "unknown".to_owned(),
+        };
+        let limits = &self.inner.config.limits;
+        let sink = OutputMeter::new(
+            Box::new(|_: Vec<u8>| anyhow::bail!("info() must not write output")),
+            0,
+            0,
+        );
+        let mut store = self.new_store(HostState::new(
+            id.clone(),
+            limits,
+            0,
+            sink,
+            self.epoch_tick(),
+        ));
+        let started = Instant::now();
+        let plugin = call_guest(
+            &mut store,
+            &id,
+            Call::Instantiate,
+            limits,
+            started.elapsed(),
+            |store| pre.instantiate(store).map(Ok),
+        )?;
+        let info = call_guest(
+            &mut store,
+            &id,
+            Call::Info,
+            limits,
+            started.elapsed(),
+            |store| {
+                plugin
+                    .exporter_formatter_formatter()
+                    .call_info(store)
+                    .map(Ok)
+            },
+        )?;
+        FormatInfo::from_guest(info).map_err(|reason| PluginError::InvalidInfo {
+            plugin: label.to_owned(),
+            reason,
+        })
+    }
+
+    pub(crate) fn new_store(&self, state: HostState) -> Store<HostState> {
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store
+    }
+
+    pub(crate) fn epoch_tick(&self) -> std::time::Duration {
+        self.inner.config.epoch_tick
+    }
+}
+
+/// Advances the engine's epoch every `tick`; a guest call's deadline is a
+/// number of ticks. The thread ends when the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine, tick: std::time::Duration) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(tick);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}

@@ -1,0 +1,145 @@
+//! The host side of the `sink` interface: where a plugin's bytes and log lines go.
+
+use super::bindings::{Level, SinkHost, TypesHost};
+use super::sandbox::HostState;
+
+/// Where the bytes of an export go: a file, an upload, a buffer.
+///
+/// Called on the thread that runs the plugin. A slow sink slows the plugin
+/// (back-pressure, which keeps memory bounded); a failing sink stops the
+/// plugin with [`super::PluginError::Sink`].
+pub trait ChunkSink: Send {
+    /// Takes one chunk. The chunk is already a copy out of guest memory;
+    /// keep it or drop it.
+    fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()>;
+
+    /// Called once after the plugin's `finish` succeeded: flush buffers.
+    /// Publishing the result is the caller's business, not the sink's.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl<F> ChunkSink for F
+where
+    F: FnMut(Vec<u8>) -> anyhow::Result<()> + Send,
+{
+    fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
+        self(chunk)
+    }
+}
+
+/// A sink over any `std::io::Write`: a file, a pipe, a `Vec<u8>`.
+pub struct WriteSink<W>(pub W);
+
+impl<W: std::io::Write + Send> ChunkSink for WriteSink<W> {
+    fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
+        self.0.write_all(&chunk)?;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        self.0.flush()?;
+        Ok(())
+    }
+}
+
+/// Why the host stopped a plugin from inside `sink.write`.
+#[derive(Debug)]
+pub(crate) enum SinkStop {
+    OutputLimit,
+    ChunkTooLarge(usize),
+    Sink(anyhow::Error),
+}
+
+/// Counts and caps a plugin's output and forwards it to the sink.
+pub(crate) struct OutputMeter {
+    sink: Box<dyn ChunkSink>,
+    pub(crate) bytes: u64,
+    pub(crate) chunks: u64,
+    max_bytes: u64,
+    max_chunk: usize,
+    /// Set when a write was refused; the trap that follows is read as this.
+    pub(crate) stop: Option<SinkStop>,
+}
+
+impl OutputMeter {
+    pub(crate) fn new(sink: Box<dyn ChunkSink>, max_bytes: u64, max_chunk: usize) -> Self {
+        Self {
+            sink,
+            bytes: 0,
+            chunks: 0,
+            max_bytes,
+            max_chunk,
+            stop: None,
+        }
+    }
+
+    fn write(&mut self, chunk: Vec<u8>) -> Result<(), SinkStop> {
+        if chunk.len() > self.max_chunk {
+            return Err(SinkStop::ChunkTooLarge(chunk.len()));
+        }
+        if self.bytes + chunk.len() as u64 > self.max_bytes {
+            return Err(SinkStop::OutputLimit);
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.bytes += chunk.len() as u64;
+        self.chunks += 1;
+        self.sink.write(chunk).map_err(SinkStop::Sink)
+    }
+
+    pub(crate) fn flush(&mut self) -> anyhow::Result<()> {
+        self.sink.flush()
+    }
+}
+
+/// The `types` interface has no functions; the linker still wants a host.
+impl TypesHost for HostState {}
+
+/// Longest log line kept; the rest is cut with a marker.
+const MAX_LOG_LINE: usize = 4096;
+
+impl SinkHost for HostState {
+    fn write(&mut self, bytes: Vec<u8>) -> wasmtime::Result<()> {
+        if self.output.stop.is_some() {
+            wasmtime::bail!("plugin wrote after the host stopped its output");
+        }
+        match self.output.write(bytes) {
+            Ok(()) => Ok(()),
+            Err(stop) => {
+                let message = format!("output stopped: {stop:?}");
+                self.output.stop = Some(stop);
+                Err(wasmtime::format_err!(message))
+            }
+        }
+    }
+
+    fn log(&mut self, level: Level, mut message: String) -> wasmtime::Result<()> {
+        if self.log_budget == 0 {
+            return Ok(());
+        }
+        self.log_budget -= 1;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" [truncated]");
+        }
+        let plugin = &self.plugin;
+        match level {
+            Level::Trace => tracing::trace!(target: "plugin", %plugin, "{message}"),
+            Level::Debug => tracing::debug!(target: "plugin", %plugin, "{message}"),
+            Level::Info => tracing::info!(target: "plugin", %plugin, "{message}"),
+            Level::Warn => tracing::warn!(target: "plugin", %plugin, "{message}"),
+            Level::Error => tracing::error!(target: "plugin", %plugin, "{message}"),
+        }
+        if self.log_budget == 0 {
+            tracing::warn!(target: "plugin", %plugin, "log limit reached; further plugin log lines of this export are dropped");
+        }
+        Ok(())
+    }
+}
