@@ -1,0 +1,127 @@
+//! The `exporter` command line, one file per command.
+
+mod plugin_check;
+mod plugin_info;
+mod plugin_run;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::plugins::{Formatter, PluginEngine, RuntimeConfig, default_plugins_dir};
+
+/// Exporter: asynchronous data exports whose formats are sandboxed
+/// WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "exporter", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with formatter plugins: try one on rows, certify it.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Feed rows from a file through a plugin exactly as an export would.
+    Run(plugin_run::RunArgs),
+    /// Run the conformance kit against a plugin.
+    Check(plugin_check::CheckArgs),
+    /// Print a plugin's self-description (name, version, media type, options).
+    Info(plugin_info::InfoArgs),
+}
+
+impl Cli {
+    /// Quiet by default: commands print their own results.
+    pub fn default_log_filter(&self) -> &'static str {
+        "warn"
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args),
+        Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(args),
+        Command::Plugin(PluginCommand::Info(args)) => plugin_info::run(args),
+    }
+}
+
+/// A plugin argument: a path to a `.wasm` file, or the name of a built-in
+/// format (`csv` finds `target/plugins/csv.wasm`).
+pub(crate) fn resolve_plugin_path(spec: &str) -> anyhow::Result<PathBuf> {
+    let path = Path::new(spec);
+    if path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let looks_like_name = !spec.contains(['/', '\\', '.']);
+    if looks_like_name {
+        let dir = default_plugins_dir();
+        let candidate = dir.join(format!("{spec}.wasm"));
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+        anyhow::bail!(
+            "no plugin file {spec:?} and no built-in format {spec:?} in {} (build them with `cargo xtask plugins`)",
+            dir.display()
+        );
+    }
+    anyhow::bail!("plugin file {} does not exist", path.display())
+}
+
+/// Loads a plugin for a CLI command, with an on-disk compile cache under
+/// the system temp directory so repeated runs start fast.
+pub(crate) fn load_plugin(
+    spec: &str,
+    config: RuntimeConfig,
+) -> anyhow::Result<(PluginEngine, Formatter)> {
+    let path = resolve_plugin_path(spec)?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let engine = PluginEngine::new(config)?;
+    let label = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| spec.to_owned());
+    let formatter = engine.load(&label, &bytes)?;
+    Ok((engine, formatter))
+}
+
+/// The CLI's engine settings: one export at a time, artifacts cached.
+pub(crate) fn cli_runtime_config() -> RuntimeConfig {
+    RuntimeConfig {
+        cache_dir: Some(std::env::temp_dir().join("exporter-plugin-cache")),
+        max_concurrent_exports: 4,
+        ..RuntimeConfig::default()
+    }
+}
+
+/// Parses `key=value`.
+pub(crate) fn parse_option(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected key=value, got {text:?}")),
+    }
+}
+
+/// "12.3 MB" style sizes for people.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
