@@ -1,0 +1,357 @@
+//! Formatter throughput: 1,000,000 rows x 8 mixed columns through the CSV
+//! and JSON plugins (building the batches included) against the same rows
+//! written natively by the `csv` crate and `serde_json`, side by side in one
+//! run; plus plugin start time per export (instantiate + open).
+//!
+//! Run: `cargo xtask plugins && cargo bench -p exporter --bench formatter`
+//! Optional: `BENCH_ROWS=200000 BENCH_ROUNDS=3`.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use exporter::batch::BatchBuilder;
+use exporter::plugins::{
+    Column, ColumnType, ExportContext, Formatter, PluginEngine, RuntimeConfig,
+};
+
+/// One source row: what a database cursor would hand us.
+struct Row {
+    id: i64,
+    user: String,
+    amount: f64,
+    active: bool,
+    created_at: i64,
+    day: i32,
+    price: String,
+    note: Option<String>,
+}
+
+fn columns() -> Vec<Column> {
+    [
+        ("id", ColumnType::Int64),
+        ("user", ColumnType::Text),
+        ("amount", ColumnType::Float64),
+        ("active", ColumnType::Boolean),
+        ("created_at", ColumnType::Timestamp),
+        ("day", ColumnType::Date),
+        ("price", ColumnType::Decimal),
+        ("note", ColumnType::Text),
+    ]
+    .into_iter()
+    .map(|(name, kind)| Column {
+        name: name.into(),
+        kind,
+    })
+    .collect()
+}
+
+fn source(rows: usize) -> Vec<Row> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..rows)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let r = state;
+            Row {
+                id: i as i64,
+                user: format!("user{}@example.com", r % 100_000),
+                amount: (r >> 11) as f64 / (1u64 << 53) as f64 * 10_000.0,
+                active: r & 1 == 1,
+                created_at: 1_767_225_600_000_000 + (r % 31_536_000_000_000) as i64,
+                day: 20_454 + (r % 365) as i32,
+                price: format!("{}.{:02}", r % 10_000, (r >> 7) % 100),
+                note: (!r.is_multiple_of(7)).then(|| format!("note, \"quoted\" {}", r % 1000)),
+            }
+        })
+        .collect()
+}
+
+/// Counts bytes and drops them: both sides write to the same kind of sink.
+#[derive(Default)]
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// --- native baselines -------------------------------------------------------
+
+fn civil(days: i64) -> (i64, u32, u32) {
+    exporter::batch::time::civil_from_days(days)
+}
+
+/// Zero-padded digits without `fmt`: what a careful native writer does.
+fn push_digits(buf: &mut Vec<u8>, value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut v = value;
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    buf.extend_from_slice(&digits[..width]);
+}
+
+fn write_date(buf: &mut Vec<u8>, days: i32) {
+    let (y, m, d) = civil(i64::from(days));
+    push_digits(buf, y as u64, 4);
+    buf.push(b'-');
+    push_digits(buf, u64::from(m), 2);
+    buf.push(b'-');
+    push_digits(buf, u64::from(d), 2);
+}
+
+fn write_timestamp(buf: &mut Vec<u8>, micros: i64) {
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    write_date(buf, secs.div_euclid(86_400) as i32);
+    let s = secs.rem_euclid(86_400) as u64;
+    buf.push(b'T');
+    push_digits(buf, s / 3600, 2);
+    buf.push(b':');
+    push_digits(buf, s % 3600 / 60, 2);
+    buf.push(b':');
+    push_digits(buf, s % 60, 2);
+    if frac != 0 {
+        buf.push(b'.');
+        push_digits(buf, frac as u64, 6);
+    }
+    buf.push(b'Z');
+}
+
+fn native_csv(rows: &[Row]) -> u64 {
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Counter::default());
+    out.write_record(columns().iter().map(|c| c.name.as_str()))
+        .unwrap();
+    let mut itoa = itoa::Buffer::new();
+    let mut ryu = ryu::Buffer::new();
+    let mut scratch = Vec::with_capacity(64);
+    for row in rows {
+        out.write_field(itoa.format(row.id)).unwrap();
+        out.write_field(&row.user).unwrap();
+        out.write_field(ryu.format(row.amount)).unwrap();
+        out.write_field(if row.active { "true" } else { "false" })
+            .unwrap();
+        scratch.clear();
+        write_timestamp(&mut scratch, row.created_at);
+        out.write_field(&scratch).unwrap();
+        scratch.clear();
+        write_date(&mut scratch, row.day);
+        out.write_field(&scratch).unwrap();
+        out.write_field(&row.price).unwrap();
+        out.write_field(row.note.as_deref().unwrap_or("")).unwrap();
+        out.write_record(None::<&[u8]>).unwrap();
+    }
+    out.flush().unwrap();
+    out.into_inner().map_err(|_| "flush").unwrap().0
+}
+
+fn native_json(rows: &[Row]) -> u64 {
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, Counter::default());
+    let mut scratch = Vec::with_capacity(64);
+    out.write_all(b"[\n").unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",\n").unwrap();
+        }
+        scratch.clear();
+        write_timestamp(&mut scratch, row.created_at);
+        let created = std::str::from_utf8(&scratch).unwrap().to_owned();
+        scratch.clear();
+        write_date(&mut scratch, row.day);
+        let day = std::str::from_utf8(&scratch).unwrap();
+        let object = serde_json::json!({
+            "id": row.id,
+            "user": row.user,
+            "amount": row.amount,
+            "active": row.active,
+            "created_at": created,
+            "day": day,
+            "price": serde_json::Number::from_string_unchecked_or_f64(&row.price),
+            "note": row.note,
+        });
+        serde_json::to_writer(&mut out, &object).unwrap();
+    }
+    out.write_all(b"\n]\n").unwrap();
+    out.flush().unwrap();
+    out.into_inner().map_err(|_| "flush").unwrap().0
+}
+
+/// serde_json without `arbitrary_precision` has no raw numbers; a decimal
+/// goes through f64 (what most native code does).
+trait NumberExt {
+    fn from_string_unchecked_or_f64(text: &str) -> serde_json::Value;
+}
+
+impl NumberExt for serde_json::Number {
+    fn from_string_unchecked_or_f64(text: &str) -> serde_json::Value {
+        text.parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+// --- through the sandbox ----------------------------------------------------
+
+fn context() -> ExportContext {
+    ExportContext {
+        title: "bench".into(),
+        generated_at: 1_767_225_600_000_000,
+        properties: vec![],
+    }
+}
+
+fn through_plugin(formatter: &Formatter, rows: &[Row]) -> u64 {
+    let columns = columns();
+    let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sink = {
+        let counted = counted.clone();
+        move |chunk: Vec<u8>| -> anyhow::Result<()> {
+            counted.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+    };
+    let mut run = formatter
+        .start(&columns, &[], &context(), Box::new(sink))
+        .unwrap();
+    let mut builder = BatchBuilder::new(&columns, exporter::batch::DEFAULT_BATCH_ROWS);
+    for row in rows {
+        builder.column(0).push_i64(Some(row.id));
+        builder.column(1).push_str(Some(&row.user));
+        builder.column(2).push_f64(Some(row.amount));
+        builder.column(3).push_bool(Some(row.active));
+        builder.column(4).push_timestamp(Some(row.created_at));
+        builder.column(5).push_date(Some(row.day));
+        builder.column(6).push_str(Some(&row.price));
+        builder.column(7).push_str(row.note.as_deref());
+        builder.end_row();
+        if builder.is_full() {
+            run.write_batch(&builder.take()).unwrap();
+        }
+    }
+    if !builder.is_empty() {
+        run.write_batch(&builder.take()).unwrap();
+    }
+    run.finish().unwrap();
+    counted.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time<T>(rounds: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut samples = Vec::with_capacity(rounds);
+    let mut last = None;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        last = Some(std::hint::black_box(f()));
+        samples.push(started.elapsed());
+    }
+    (median(samples), last.expect("at least one round"))
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let rows_n = env_usize("BENCH_ROWS", 1_000_000);
+    let rounds = env_usize("BENCH_ROUNDS", 5);
+    let dir = exporter::plugins::default_plugins_dir();
+    let engine = PluginEngine::new(RuntimeConfig::default()).expect("engine");
+    let load = |name: &str| {
+        let path = dir.join(format!("{name}.wasm"));
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask plugins`)", path.display()));
+        engine.load(name, &bytes).expect("load plugin")
+    };
+    let csv_plugin = load("csv");
+    let json_plugin = load("json");
+    let rows = source(rows_n);
+    println!("{rows_n} rows x 8 columns, median of {rounds} rounds, one process\n");
+    println!("| case | median | rows/s | bytes | ratio vs native |");
+    println!("|---|---|---|---|---|");
+
+    let report = |name: &str, t: Duration, bytes: u64, base: Option<Duration>| {
+        let ratio = base.map(|b| format!("{:.2}x", t.as_secs_f64() / b.as_secs_f64()));
+        println!(
+            "| {name} | {:.1} ms | {:.2} M | {bytes} | {} |",
+            t.as_secs_f64() * 1e3,
+            rows_n as f64 / t.as_secs_f64() / 1e6,
+            ratio.unwrap_or_else(|| "-".into())
+        );
+    };
+    // Interleave native and plugin rounds so machine noise hits both alike.
+    let mut native_csv_t = Vec::new();
+    let mut plugin_csv_t = Vec::new();
+    let mut native_json_t = Vec::new();
+    let mut plugin_json_t = Vec::new();
+    let (mut bytes_nc, mut bytes_pc, mut bytes_nj, mut bytes_pj) = (0, 0, 0, 0);
+    for _ in 0..rounds {
+        let (t, b) = time(1, || native_csv(&rows));
+        native_csv_t.push(t);
+        bytes_nc = b;
+        let (t, b) = time(1, || through_plugin(&csv_plugin, &rows));
+        plugin_csv_t.push(t);
+        bytes_pc = b;
+        let (t, b) = time(1, || native_json(&rows));
+        native_json_t.push(t);
+        bytes_nj = b;
+        let (t, b) = time(1, || through_plugin(&json_plugin, &rows));
+        plugin_json_t.push(t);
+        bytes_pj = b;
+    }
+    let nc = median(native_csv_t);
+    let pc = median(plugin_csv_t);
+    let nj = median(native_json_t);
+    let pj = median(plugin_json_t);
+    report("native csv crate", nc, bytes_nc, None);
+    report(
+        "csv plugin (sandboxed, incl. batch building)",
+        pc,
+        bytes_pc,
+        Some(nc),
+    );
+    report("native serde_json", nj, bytes_nj, None);
+    report(
+        "json plugin (sandboxed, incl. batch building)",
+        pj,
+        bytes_pj,
+        Some(nj),
+    );
+
+    // Plugin start: fresh instance + writer.open, then drop.
+    let columns = columns();
+    let starts = 2_000;
+    let mut samples = Vec::with_capacity(starts);
+    for _ in 0..starts {
+        let started = Instant::now();
+        let run = csv_plugin
+            .start(&columns, &[], &context(), Box::new(|_: Vec<u8>| Ok(())))
+            .unwrap();
+        samples.push(started.elapsed());
+        drop(run);
+    }
+    samples.sort();
+    println!(
+        "\nplugin start (instantiate + open), {starts} starts: median {:.1} µs, p99 {:.1} µs",
+        samples[starts / 2].as_secs_f64() * 1e6,
+        samples[starts * 99 / 100].as_secs_f64() * 1e6
+    );
+}

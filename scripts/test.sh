@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what it needs, builds the
+# plugins, checks formatting and lints, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain: wasm32-wasip2 target, rustfmt, clippy, nextest"
+rustup target add wasm32-wasip2 >/dev/null
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+if ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install --locked cargo-nextest
+fi
+
+step "independent readers: python3 (csv, json)"
+if ! command -v python3 >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq python3 >/dev/null
+fi
+
+step "format check"
+cargo fmt --all --check
+
+step "plugins -> target/plugins, test guests -> target/test-plugins"
+cargo xtask plugins
+
+step "clippy (host and guests, native and wasm32-wasip2)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --target wasm32-wasip2 \
+    -p exporter-plugin-sdk -p exporter-plugin-csv -p exporter-plugin-json -p exporter-plugin-ndjson \
+    -- -D warnings
+
+step "tests"
+cargo nextest run --workspace --no-fail-fast

@@ -1,0 +1,160 @@
+//! Shared helpers for the integration tests: where the built plugins are,
+//! an engine to run them, exports into memory, and the independent Python
+//! reader.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use exporter::batch::{BatchBuilder, Value};
+use exporter::plugins::{
+    ChunkSink, Column, ExportContext, Formatter, PluginEngine, PluginError, RunStats,
+    RuntimeConfig, SandboxLimits,
+};
+
+/// The workspace's target directory.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
+fn artifact(dir: &str, name: &str) -> PathBuf {
+    let path = target_dir().join(dir).join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the plugins first with `cargo xtask plugins`",
+        path.display()
+    );
+    path
+}
+
+/// A built-in format plugin, e.g. `plugin_path("csv")`.
+pub fn plugin_path(name: &str) -> PathBuf {
+    artifact("plugins", name)
+}
+
+/// A test guest, e.g. `test_plugin_path("hostile")`.
+pub fn test_plugin_path(name: &str) -> PathBuf {
+    artifact("test-plugins", name)
+}
+
+/// One engine per test binary, as in the service: plugins share it, and a
+/// failure in one export must not disturb the next.
+pub fn engine() -> &'static PluginEngine {
+    static ENGINE: OnceLock<PluginEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        init_tracing();
+        PluginEngine::new(RuntimeConfig {
+            cache_dir: Some(target_dir().join("plugin-cache")),
+            ..RuntimeConfig::default()
+        })
+        .expect("engine")
+    })
+}
+
+/// Loads a built-in plugin into the shared engine.
+pub fn load(name: &str) -> Formatter {
+    let bytes = std::fs::read(plugin_path(name)).expect("read plugin");
+    engine().load(name, &bytes).expect("load plugin")
+}
+
+/// Loads a test guest into the shared engine.
+pub fn load_test_plugin(name: &str) -> Result<Formatter, PluginError> {
+    let bytes = std::fs::read(test_plugin_path(name)).expect("read test plugin");
+    engine().load(name, &bytes)
+}
+
+/// Tracing is off unless TEST_LOG is set.
+pub fn init_tracing() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// A fixed export context so outputs are comparable.
+pub fn context() -> ExportContext {
+    ExportContext {
+        title: "Test export".into(),
+        generated_at: 1_767_225_600_000_000, // 2026-01-01T00:00:00Z
+        properties: vec![("dataType".into(), "test".into())],
+    }
+}
+
+/// A sink that keeps everything in memory.
+#[derive(Clone, Default)]
+pub struct MemorySink(pub Arc<Mutex<Vec<u8>>>);
+
+impl MemorySink {
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl ChunkSink for MemorySink {
+    fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
+        self.0.lock().unwrap().extend_from_slice(&chunk);
+        Ok(())
+    }
+}
+
+/// Exports `rows` through `formatter` into memory.
+pub fn export(
+    formatter: &Formatter,
+    columns: &[Column],
+    options: &[(&str, &str)],
+    rows: &[Vec<Value>],
+    limits: Option<SandboxLimits>,
+) -> Result<(Vec<u8>, RunStats), PluginError> {
+    let options: Vec<(String, String)> = options
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let sink = MemorySink::default();
+    let limits = limits.unwrap_or_else(|| engine().config().limits.clone());
+    let mut run = formatter.start_with_limits(
+        columns,
+        &options,
+        &context(),
+        Box::new(sink.clone()),
+        limits,
+    )?;
+    let mut builder = BatchBuilder::new(columns, 1000);
+    for row in rows {
+        builder.push_row(row).expect("rows match the schema");
+        if builder.is_full() {
+            run.write_batch(&builder.take())?;
+        }
+    }
+    if !builder.is_empty() {
+        run.write_batch(&builder.take())?;
+    }
+    let stats = run.finish()?;
+    Ok((sink.bytes(), stats))
+}
+
+/// Reads `bytes` back with Python's csv/json modules (see
+/// `python/read_back.py`) and returns what Python parsed.
+pub fn python_read(format: &str, bytes: &[u8], options: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(format!("export.{format}"));
+    std::fs::write(&file, bytes).expect("write export");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_back.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(format)
+        .arg(&file)
+        .args(options)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "Python could not read the {format} file: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("reader prints JSON")
+}
