@@ -154,51 +154,50 @@ fn native_csv(rows: &[Row]) -> u64 {
     out.into_inner().map_err(|_| "flush").unwrap().0
 }
 
+/// The idiomatic native JSON writer: a borrowed, derived `Serialize` row.
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    id: i64,
+    user: &'a str,
+    amount: f64,
+    active: bool,
+    created_at: &'a str,
+    day: &'a str,
+    /// Written as a JSON number without going through f64, like the plugin.
+    price: &'a serde_json::value::RawValue,
+    note: Option<&'a str>,
+}
+
 fn native_json(rows: &[Row]) -> u64 {
     let mut out = std::io::BufWriter::with_capacity(64 << 10, Counter::default());
-    let mut scratch = Vec::with_capacity(64);
+    let mut created = Vec::with_capacity(32);
+    let mut day = Vec::with_capacity(16);
     out.write_all(b"[\n").unwrap();
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             out.write_all(b",\n").unwrap();
         }
-        scratch.clear();
-        write_timestamp(&mut scratch, row.created_at);
-        let created = std::str::from_utf8(&scratch).unwrap().to_owned();
-        scratch.clear();
-        write_date(&mut scratch, row.day);
-        let day = std::str::from_utf8(&scratch).unwrap();
-        let object = serde_json::json!({
-            "id": row.id,
-            "user": row.user,
-            "amount": row.amount,
-            "active": row.active,
-            "created_at": created,
-            "day": day,
-            "price": serde_json::Number::from_string_unchecked_or_f64(&row.price),
-            "note": row.note,
-        });
+        created.clear();
+        write_timestamp(&mut created, row.created_at);
+        day.clear();
+        write_date(&mut day, row.day);
+        let price: &serde_json::value::RawValue =
+            serde_json::from_str(&row.price).expect("prices are JSON numbers");
+        let object = JsonRow {
+            id: row.id,
+            user: &row.user,
+            amount: row.amount,
+            active: row.active,
+            created_at: std::str::from_utf8(&created).unwrap(),
+            day: std::str::from_utf8(&day).unwrap(),
+            price,
+            note: row.note.as_deref(),
+        };
         serde_json::to_writer(&mut out, &object).unwrap();
     }
     out.write_all(b"\n]\n").unwrap();
     out.flush().unwrap();
     out.into_inner().map_err(|_| "flush").unwrap().0
-}
-
-/// serde_json without `arbitrary_precision` has no raw numbers; a decimal
-/// goes through f64 (what most native code does).
-trait NumberExt {
-    fn from_string_unchecked_or_f64(text: &str) -> serde_json::Value;
-}
-
-impl NumberExt for serde_json::Number {
-    fn from_string_unchecked_or_f64(text: &str) -> serde_json::Value {
-        text.parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null)
-    }
 }
 
 // --- through the sandbox ----------------------------------------------------
@@ -209,6 +208,33 @@ fn context() -> ExportContext {
         generated_at: 1_767_225_600_000_000,
         properties: vec![],
     }
+}
+
+/// The host's share of a plugin export: decoding rows into columnar batches.
+fn build_batches_only(rows: &[Row]) -> u64 {
+    let columns = columns();
+    let mut builder = BatchBuilder::new(&columns, exporter::batch::DEFAULT_BATCH_ROWS);
+    let mut batches = 0;
+    for row in rows {
+        push_row(&mut builder, row);
+        if builder.is_full() {
+            std::hint::black_box(builder.take());
+            batches += 1;
+        }
+    }
+    batches
+}
+
+fn push_row(builder: &mut BatchBuilder, row: &Row) {
+    builder.column(0).push_i64(Some(row.id));
+    builder.column(1).push_str(Some(&row.user));
+    builder.column(2).push_f64(Some(row.amount));
+    builder.column(3).push_bool(Some(row.active));
+    builder.column(4).push_timestamp(Some(row.created_at));
+    builder.column(5).push_date(Some(row.day));
+    builder.column(6).push_str(Some(&row.price));
+    builder.column(7).push_str(row.note.as_deref());
+    builder.end_row();
 }
 
 fn through_plugin(formatter: &Formatter, rows: &[Row]) -> u64 {
@@ -226,15 +252,7 @@ fn through_plugin(formatter: &Formatter, rows: &[Row]) -> u64 {
         .unwrap();
     let mut builder = BatchBuilder::new(&columns, exporter::batch::DEFAULT_BATCH_ROWS);
     for row in rows {
-        builder.column(0).push_i64(Some(row.id));
-        builder.column(1).push_str(Some(&row.user));
-        builder.column(2).push_f64(Some(row.amount));
-        builder.column(3).push_bool(Some(row.active));
-        builder.column(4).push_timestamp(Some(row.created_at));
-        builder.column(5).push_date(Some(row.day));
-        builder.column(6).push_str(Some(&row.price));
-        builder.column(7).push_str(row.note.as_deref());
-        builder.end_row();
+        push_row(&mut builder, row);
         if builder.is_full() {
             run.write_batch(&builder.take()).unwrap();
         }
@@ -317,10 +335,12 @@ fn main() {
         plugin_json_t.push(t);
         bytes_pj = b;
     }
+    let (build_t, _) = time(rounds, || build_batches_only(&rows));
     let nc = median(native_csv_t);
     let pc = median(plugin_csv_t);
     let nj = median(native_json_t);
     let pj = median(plugin_json_t);
+    report("building batches only (host share)", build_t, 0, None);
     report("native csv crate", nc, bytes_nc, None);
     report(
         "csv plugin (sandboxed, incl. batch building)",
