@@ -337,3 +337,57 @@ fn compiled_artifacts_are_cached_on_disk_and_reused() {
     assert_eq!(a.digest(), b.digest());
     assert_eq!(a.info(), b.info());
 }
+
+/// Captures tracing output on this thread (guest calls run on the caller's
+/// thread, so a thread-local subscriber sees the plugin's log lines).
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn with_captured_log(f: impl FnOnce()) -> String {
+    let captured = CapturedLog::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = captured.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn plugin_log_lines_and_stderr_reach_tracing_with_the_plugin_version() {
+    let log = with_captured_log(|| {
+        hostile("log").expect("log mode works");
+        hostile("escape").expect("escape mode writes to stderr");
+    });
+    for level in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(level) && l.contains("hostile log line at"))
+            .unwrap_or_else(|| panic!("no {level} plugin line in:\n{log}"));
+        assert!(
+            line.contains("plugin=hostile@"),
+            "names plugin and version: {line}"
+        );
+    }
+    let stderr = log
+        .lines()
+        .find(|l| l.contains("hello from hostile stderr"))
+        .unwrap_or_else(|| panic!("stderr not logged:\n{log}"));
+    assert!(
+        stderr.contains("stream=\"stderr\"") && stderr.contains("plugin=hostile@"),
+        "{stderr}"
+    );
+}
