@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the format plugins from source and runs a sample export through
-# each of them in the sandbox, then certifies the CSV plugin.
+# Builds the format plugins from source, seeds the demo database (SQLite
+# under ./data), exports datasets from it through the sandboxed plugins,
+# runs a file of rows through each format, and certifies the CSV plugin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,17 @@ cargo build --release -p exporter --bin exporter
 exporter=target/release/exporter
 out=target/demo
 mkdir -p "$out"
+
+echo
+"$exporter" migrate
+"$exporter" demo-data
+"$exporter" dataset export --data-type sessions --format csv --organization acme \
+    --from 2026-01-01 --to 2026-01-31 --out "$out/acme-sessions-january.csv"
+head -n 3 "$out/acme-sessions-january.csv"
+"$exporter" dataset export --data-type analytics --format json --organization globex \
+    --column event_type --column value --column properties --column occurred_at \
+    --from 2026-03-01 --to 2026-03-31 --out "$out/globex-analytics-march.json"
+head -c 400 "$out/globex-analytics-march.json"; echo
 
 for format in csv json ndjson; do
     echo

@@ -247,3 +247,89 @@ fn the_conformance_kit_fails_a_sloppy_plugin() {
     assert!(out.contains("PASS one row"), "{out}");
     assert!(out.contains("PASS unknown option refused"), "{out}");
 }
+
+#[test]
+fn migrate_seed_and_export_a_dataset_from_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/exporter.db", dir.path().display());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_exporter"))
+            .args(args)
+            .env("EXPORTER_DATABASE_URL", &url)
+            .env("EXPORTER_PLUGINS_DIR", target_dir().join("plugins"))
+            .output()
+            .unwrap()
+    };
+    let migrate = run(&["migrate"]);
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let seed = run(&["demo-data", "--rows", "400"]);
+    assert!(
+        stdout(&seed).contains("400 sessions, 800 analytics events"),
+        "{}",
+        stdout(&seed)
+    );
+    let again = run(&["demo-data", "--rows", "400"]);
+    assert!(
+        stdout(&again).contains("already present"),
+        "seeding is idempotent: {}",
+        stdout(&again)
+    );
+
+    let out = dir.path().join("february.csv");
+    let export = run(&[
+        "dataset",
+        "export",
+        "--data-type",
+        "sessions",
+        "--format",
+        "csv",
+        "--from",
+        "2026-02-01",
+        "--to",
+        "2026-02-28",
+        "--organization",
+        "globex",
+        "--column",
+        "started_at",
+        "--column",
+        "user_email",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("started_at,user_email"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        assert!(
+            row.starts_with("2026-02-") && row.ends_with("@globex.test"),
+            "{row}"
+        );
+    }
+    assert!(
+        stdout(&export).starts_with(&format!("exported {} sessions rows", rows.len())),
+        "{}",
+        stdout(&export)
+    );
+
+    let bad = run(&[
+        "dataset",
+        "export",
+        "--data-type",
+        "users",
+        "--format",
+        "csv",
+        "--column",
+        "password",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).starts_with("error: unknown column \"password\" for users"),
+        "{}",
+        stderr(&bad)
+    );
+}

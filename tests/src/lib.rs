@@ -158,3 +158,104 @@ pub fn python_read(format: &str, bytes: &[u8], options: &[&str]) -> serde_json::
     );
     serde_json::from_slice(&output.stdout).expect("reader prints JSON")
 }
+
+/// A database of each engine for a test, created fresh and dropped after.
+pub mod databases {
+    use exporter::db::Database;
+
+    /// The PostgreSQL server this machine kind runs (override with
+    /// `EXPORTER_TEST_POSTGRES`): the admin connection used to create and
+    /// drop per-test databases.
+    fn postgres_admin_url() -> String {
+        std::env::var("EXPORTER_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    /// A scratch database; dropped (PostgreSQL) or deleted (SQLite) on drop.
+    pub struct TestDatabase {
+        pub db: Database,
+        pub url: String,
+        cleanup: Cleanup,
+    }
+
+    enum Cleanup {
+        /// Held only so the directory is deleted when the database is dropped.
+        Sqlite(#[allow(dead_code)] tempfile::TempDir),
+        Postgres {
+            name: String,
+        },
+    }
+
+    impl TestDatabase {
+        pub async fn sqlite() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}/test.db", dir.path().display());
+            let db = Database::connect(&url).await.unwrap();
+            db.migrate().await.unwrap();
+            TestDatabase {
+                db,
+                url,
+                cleanup: Cleanup::Sqlite(dir),
+            }
+        }
+
+        pub async fn postgres() -> Self {
+            use sqlx::Executor as _;
+            let name = format!(
+                "exporter_test_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            );
+            let admin = sqlx::PgPool::connect(&postgres_admin_url())
+                .await
+                .expect("PostgreSQL is running (scripts/test.sh starts it)");
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .unwrap();
+            admin.close().await;
+            let base = postgres_admin_url();
+            let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+            let db = Database::connect(&url).await.unwrap();
+            db.migrate().await.unwrap();
+            TestDatabase {
+                db,
+                url,
+                cleanup: Cleanup::Postgres { name },
+            }
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            if let Cleanup::Postgres { name } = &self.cleanup {
+                // Drop from a fresh runtime on another thread: Drop may run
+                // inside a runtime that cannot block.
+                let name = name.clone();
+                let db = self.db.clone();
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async move {
+                        use sqlx::Executor as _;
+                        db.close().await;
+                        if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
+                            let _ = admin
+                                .execute(sqlx::AssertSqlSafe(format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                )))
+                                .await;
+                            admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! The `exporter` command line, one file per command.
 
+mod data;
 mod plugin_check;
 mod plugin_info;
 mod plugin_run;
@@ -26,6 +27,13 @@ enum Command {
     /// Work with formatter plugins: try one on rows, certify it.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Apply the database migrations.
+    Migrate(data::MigrateArgs),
+    /// Seed the deterministic demo organizations, users and activity.
+    DemoData(data::DemoDataArgs),
+    /// Work with the datasets directly: list them, export one to a file.
+    #[command(subcommand)]
+    Dataset(data::DatasetCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +59,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(args),
         Command::Plugin(PluginCommand::Info(args)) => plugin_info::run(args),
+        Command::Migrate(args) => data::migrate(args),
+        Command::DemoData(args) => data::demo_data(args),
+        Command::Dataset(command) => data::dataset(command),
     }
 }
 

@@ -1,0 +1,159 @@
+//! The application database: SQLite (embedded default) or PostgreSQL
+//! (scale-out), chosen by URL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Our migrations' history table: apart from the queue's `_sqlx_migrations`
+/// so each migrator only ever sees its own history.
+const MIGRATIONS_TABLE: &str = "_exporter_migrations";
+
+/// A connection pool to one of the supported engines.
+#[derive(Clone, Debug)]
+pub enum Database {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The engine behind a [`Database`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    /// Connects to `url`: `sqlite://path/to/file.db` (created if missing) or
+    /// `postgres://user@host/db`.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            if let Some(dir) = sqlite_parent_dir(url) {
+                std::fs::create_dir_all(&dir).with_context(|| {
+                    format!("creating the database directory {}", dir.display())
+                })?;
+            }
+            let options = SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("parsing database URL {url}"))?
+                .create_if_missing(true)
+                // WAL lets readers (API) and the writer (worker) proceed
+                // together; NORMAL under WAL loses no committed transaction
+                // on a process crash.
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("opening SQLite database {url}"))?;
+            Ok(Database::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)
+                .with_context(|| format!("parsing database URL {}", redact(url)))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+            Ok(Database::Postgres(pool))
+        } else {
+            anyhow::bail!(
+                "unsupported database URL {}: use sqlite://PATH or postgres://...",
+                redact(url)
+            )
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Database::Sqlite(_) => Engine::Sqlite,
+            Database::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Applies the application's migrations for this engine.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Database::Sqlite(pool) => {
+                let mut migrator = sqlx::migrate!("../migrations/sqlite");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(pool).await.context("migrating SQLite")?;
+            }
+            Database::Postgres(pool) => {
+                let mut migrator = sqlx::migrate!("../migrations/postgres");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(pool).await.context("migrating PostgreSQL")?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Database::Sqlite(pool) => pool.close().await,
+            Database::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// The directory of a `sqlite://dir/file.db` URL, to create before opening.
+fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db.internal:5432/exports"),
+            "postgres://app:***@db.internal:5432/exports"
+        );
+        assert_eq!(
+            redact("sqlite://data/exporter.db"),
+            "sqlite://data/exporter.db"
+        );
+    }
+
+    #[test]
+    fn sqlite_directories_are_found() {
+        assert_eq!(
+            sqlite_parent_dir("sqlite://data/exporter.db?mode=rwc"),
+            Some("data".into())
+        );
+        assert_eq!(sqlite_parent_dir("sqlite://exporter.db"), None);
+        assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
+    }
+}

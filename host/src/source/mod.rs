@@ -1,0 +1,10 @@
+//! Where export rows come from: the datasets (`catalog`), validated
+//! tenant-scoped queries streamed into columnar batches (`query`), and the
+//! deterministic demo data (`demo`).
+
+pub mod catalog;
+pub mod demo;
+pub mod query;
+
+pub use catalog::{DataType, Dataset, DatasetColumn};
+pub use query::{ExportQuery, QueryError, SourceError, send_batches};
