@@ -214,3 +214,33 @@ async fn a_user_filter_narrows_to_that_user() {
     let text = String::from_utf8(bytes).unwrap();
     assert!(text.lines().skip(1).all(|l| l == user), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_dates_before_1970_floor_to_the_right_day() {
+    let db = TestDatabase::sqlite().await;
+    let exporter::db::Database::Sqlite(pool) = &db.db else {
+        unreachable!()
+    };
+    // 1969-12-31T23:00:00Z: -3,600 s. Truncating division would say 1970-01-01.
+    for statement in [
+        "INSERT INTO organizations (id, slug, name, created_at) VALUES ('o', 'old', 'Old Co', 0)",
+        "INSERT INTO users (id, organization_id, email, name, role, created_at) VALUES ('u', 'o', 'u@old.test', 'U', 'Admin', 0)",
+        "INSERT INTO sessions (id, organization_id, user_id, started_at, status) VALUES ('s', 'o', 'u', -3600000000, 'completed')",
+    ] {
+        sqlx::query(statement).execute(pool).await.unwrap();
+    }
+    let query = ExportQuery {
+        data_type: DataType::Sessions,
+        organization_id: Some("o".into()),
+        user_id: None,
+        from: None,
+        to: None,
+        columns: vec!["started_at".into(), "session_date".into()],
+    };
+    let (bytes, rows) = export(&db, &query, "csv").await;
+    assert_eq!(rows, 1);
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        "started_at,session_date\r\n1969-12-31T23:00:00Z,1969-12-31\r\n"
+    );
+}

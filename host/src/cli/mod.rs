@@ -107,10 +107,34 @@ pub(crate) fn load_plugin(
 /// The CLI's engine settings: one export at a time, artifacts cached.
 pub(crate) fn cli_runtime_config() -> RuntimeConfig {
     RuntimeConfig {
-        cache_dir: Some(std::env::temp_dir().join("exporter-plugin-cache")),
+        cache_dir: user_cache_dir(),
         max_concurrent_exports: 4,
         ..RuntimeConfig::default()
     }
+}
+
+/// A per-user artifact cache: `$XDG_CACHE_HOME/exporter/plugins` or
+/// `~/.cache/exporter/plugins`, owner-only. Loading a precompiled artifact
+/// runs its native code, so the cache must never sit where another user
+/// could plant one (such as a shared /tmp). Without a home directory the
+/// CLI compiles in memory each run.
+fn user_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| Path::new(&home).join(".cache"))
+        })?;
+    let dir = base.join("exporter").join("plugins");
+    std::fs::create_dir_all(&dir).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).ok()?;
+    }
+    Some(dir)
 }
 
 /// Parses `key=value`.

@@ -163,12 +163,14 @@ static SESSIONS: Dataset = Dataset {
             "s.pages_viewed",
             "s.pages_viewed",
         ),
-        // Whole days since the epoch: integer division of microseconds.
+        // Whole days since the epoch.
         col(
             "session_date",
             T::Date,
             "Start date (UTC)",
-            "s.started_at / 86400000000",
+            // Floored: SQLite's `/` truncates toward zero, which would
+            // misdate instants before 1970.
+            "(s.started_at - ((s.started_at % 86400000000) + 86400000000) % 86400000000) / 86400000000",
             "(s.started_at AT TIME ZONE 'UTC')::date",
         ),
         col("notes", T::Text, "Free-text notes", "s.notes", "s.notes"),
