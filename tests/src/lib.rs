@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use exporter::batch::{BatchBuilder, Value};
+pub use exporter::plugins::MemorySink;
 use exporter::plugins::{
-    ChunkSink, Column, ExportContext, Formatter, PluginEngine, PluginError, RunStats,
-    RuntimeConfig, SandboxLimits,
+    Column, ExportContext, Formatter, PluginEngine, PluginError, RunStats, RuntimeConfig,
+    SandboxLimits,
 };
 
 /// The workspace's target directory.
@@ -85,23 +86,6 @@ pub fn context() -> ExportContext {
     }
 }
 
-/// A sink that keeps everything in memory.
-#[derive(Clone, Default)]
-pub struct MemorySink(pub Arc<Mutex<Vec<u8>>>);
-
-impl MemorySink {
-    pub fn bytes(&self) -> Vec<u8> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-impl ChunkSink for MemorySink {
-    fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
-        self.0.lock().unwrap().extend_from_slice(&chunk);
-        Ok(())
-    }
-}
-
 /// Exports `rows` through `formatter` into memory.
 pub fn export(
     formatter: &Formatter,
@@ -134,7 +118,7 @@ pub fn export(
         run.write_batch(&builder.take())?;
     }
     let stats = run.finish()?;
-    Ok((sink.bytes(), stats))
+    Ok((sink.take(), stats))
 }
 
 /// Reads `bytes` back with Python's csv/json modules (see

@@ -51,7 +51,7 @@ async fn export(db: &TestDatabase, query: &ExportQuery, format: &str) -> (Vec<u8
     )
     .await
     .unwrap();
-    (sink.bytes(), stats.rows)
+    (sink.take(), stats.rows)
 }
 
 async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {

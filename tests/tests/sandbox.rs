@@ -204,7 +204,7 @@ fn bad_options_are_refused_before_data_flows() {
         }
         other => panic!("expected invalid-option at open, got {other}"),
     }
-    assert!(sink.bytes().is_empty());
+    assert!(sink.take().is_empty());
 }
 
 #[test]

@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 
 use crate::batch::{BatchBuilder, DEFAULT_BATCH_ROWS, Value};
 use crate::plugins::{
-    ChunkSink, Column, ColumnType, ExportContext, Formatter, OptionKind, PluginError, RefusalKind,
-    RunStats, SandboxLimits,
+    ChunkSink, Column, ColumnType, ExportContext, Formatter, MemorySink, OptionKind, PluginError,
+    RefusalKind, RunStats, SandboxLimits,
 };
 use verify::Reader;
 
@@ -98,7 +98,9 @@ pub fn run(
     };
 
     let columns = fixtures::all_types();
-    record("describes itself", &|| kit.describe());
+    record("describes itself, fully and the same each time", &|| {
+        kit.describe()
+    });
     record("empty export", &|| kit.data_case(&columns, &[]));
     record("one row", &|| kit.data_case(&columns, &fixtures::one_row()));
     record("nulls in every type", &|| {
@@ -159,20 +161,6 @@ fn context() -> ExportContext {
     }
 }
 
-/// Collects output in memory and remembers how much arrived before finish.
-#[derive(Clone, Default)]
-struct Collected(Arc<Mutex<Vec<u8>>>);
-
-impl ChunkSink for Collected {
-    fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
-        self.0
-            .lock()
-            .expect("not poisoned")
-            .extend_from_slice(&chunk);
-        Ok(())
-    }
-}
-
 /// Hashes output without keeping it: the large case's output can be
 /// hundreds of MB.
 #[derive(Clone, Default)]
@@ -196,10 +184,9 @@ impl Kit<'_> {
         rows: impl IntoIterator<Item = Vec<Value>>,
         batch_size: usize,
     ) -> Result<(Vec<u8>, RunStats), PluginError> {
-        let sink = Collected::default();
+        let sink = MemorySink::default();
         let stats = self.export_into(columns, options, rows, batch_size, Box::new(sink.clone()))?;
-        let bytes = std::mem::take(&mut *sink.0.lock().expect("not poisoned"));
-        Ok((bytes, stats))
+        Ok((sink.take(), stats))
     }
 
     fn export_into(
@@ -230,8 +217,27 @@ impl Kit<'_> {
         run.finish()
     }
 
+    /// `info()` was validated when the plugin loaded. Here it must also
+    /// document itself (users read these descriptions in the API and CLI)
+    /// and be stable, since the host caches it per version.
     fn describe(&self) -> Result<String, String> {
         let info = self.formatter.info();
+        if info.description.trim().is_empty() {
+            return Err("the format has no description".into());
+        }
+        if let Some(option) = info
+            .options
+            .iter()
+            .find(|o| o.description.trim().is_empty())
+        {
+            return Err(format!("option {:?} has no description", option.name));
+        }
+        let again = self.formatter.describe_again().map_err(|e| e.to_string())?;
+        if &again != info {
+            return Err(format!(
+                "info() changed between two instances: {info:?} then {again:?}"
+            ));
+        }
         let options: Vec<&str> = info.options.iter().map(|o| o.name.as_str()).collect();
         Ok(format!(
             "{}@{} {} .{}; options: {}; reference reader: {}",
@@ -361,7 +367,7 @@ impl Kit<'_> {
     /// Expects `options` to be refused with invalid-option during open.
     fn expect_refused(&self, options: &[(String, String)]) -> Result<String, String> {
         let columns = fixtures::all_types();
-        let sink = Collected::default();
+        let sink = MemorySink::default();
         match self.formatter.start_with_limits(
             &columns,
             options,

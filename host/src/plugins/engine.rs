@@ -118,7 +118,11 @@ impl PluginEngine {
     }
 
     /// Calls `info()` in a throwaway instance under the default limits.
-    fn describe(&self, label: &str, pre: &PluginPre<HostState>) -> Result<FormatInfo, PluginError> {
+    pub(crate) fn describe(
+        &self,
+        label: &str,
+        pre: &PluginPre<HostState>,
+    ) -> Result<FormatInfo, PluginError> {
         let id = PluginId {
             name: label.to_owned(),
             version: "unknown".to_owned(),

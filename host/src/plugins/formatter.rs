@@ -60,6 +60,15 @@ impl Formatter {
         &self.inner.id
     }
 
+    /// Calls `info()` again in a fresh instance. The contract says `info()`
+    /// depends only on the plugin's code (the host caches it); the
+    /// conformance kit holds the plugin to that.
+    pub fn describe_again(&self) -> Result<FormatInfo, PluginError> {
+        self.inner
+            .engine
+            .describe(&self.inner.id.name, &self.inner.pre)
+    }
+
     /// sha256 of the component's bytes.
     pub fn digest(&self) -> &str {
         &self.inner.digest

@@ -44,6 +44,29 @@ impl<W: std::io::Write + Send> ChunkSink for WriteSink<W> {
     }
 }
 
+/// A sink that keeps the whole output in memory: for small exports, the
+/// conformance kit and tests. Clones share the buffer, so keep one clone and
+/// hand the other to the run.
+#[derive(Clone, Default)]
+pub struct MemorySink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl MemorySink {
+    /// Takes the bytes written so far.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl ChunkSink for MemorySink {
+    fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(&chunk);
+        Ok(())
+    }
+}
+
 /// Why the host stopped a plugin from inside `sink.write`.
 #[derive(Debug)]
 pub(crate) enum SinkStop {

@@ -32,7 +32,7 @@ pub use cache::component_digest;
 pub use engine::PluginEngine;
 pub use error::{Call, PluginError, PluginId, RefusalKind, TimeLimit};
 pub use formatter::{Formatter, FormatterRun, RunStats};
-pub use host::{ChunkSink, WriteSink};
+pub use host::{ChunkSink, MemorySink, WriteSink};
 pub use info::{FormatInfo, OptionKind, OptionSpec};
 pub use runtime_config::{RuntimeConfig, SandboxLimits};
 

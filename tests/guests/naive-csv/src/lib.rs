@@ -1,7 +1,7 @@
-//! A CSV plugin with three classic bugs, for the conformance kit's own test:
+//! A CSV plugin with four classic bugs, for the conformance kit's own test:
 //! it never quotes, it writes the header once per batch instead of once per
-//! file, and it holds the whole file until `finish`. Each bug is a kit case
-//! that must fail.
+//! file, it holds the whole file until `finish`, and it does not describe
+//! itself. Each bug is a kit case that must fail.
 
 use exporter_plugin_sdk::{
     Batch, Column, Encoder, ExportContext, Format, FormatError, FormatInfo, Options, Output,
@@ -19,7 +19,8 @@ impl Format for NaiveCsv {
             version: "0.0.1".into(),
             media_type: "text/csv".into(),
             file_extension: "csv".into(),
-            description: "A hand-rolled CSV writer that gets it wrong".into(),
+            // Bug: nothing for the API's format list to show.
+            description: String::new(),
             options: vec![],
         }
     }
