@@ -5,12 +5,11 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = exporter::cli::Cli::parse();
     exporter::telemetry::init(cli.default_log_filter());
     match exporter::cli::run(cli) {
         Ok(code) => code,
-        // `exporter dataset list | head`: the reader left; that is not a failure.
-        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             // One line, the whole causal chain: "error: opening rows.ndjson: No such file".
             eprintln!("error: {error:#}");
@@ -19,10 +18,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+/// Rust ignores SIGPIPE, so `exporter plugin check x | head` would panic on
+/// the first write after `head` exits. Restoring the default makes every
+/// command end quietly when its reader leaves, like other Unix tools.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists;
+    // setting a signal's disposition to its default has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
