@@ -3,6 +3,9 @@
 //! is synchronous) and writes chunks to the sink. Memory holds at most
 //! `CHANNEL_BATCHES + 2` batches, whatever the export's size.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Database;
@@ -46,7 +49,35 @@ pub struct ExportStats {
     pub run: RunStats,
 }
 
+/// Rows and bytes the plugin has written so far, for progress reports
+/// while an export runs. Updated once per batch.
+#[derive(Debug, Default)]
+pub struct Progress {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Progress {
+    /// (rows, bytes).
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.rows.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    fn set(&self, (rows, bytes): (u64, u64)) {
+        self.rows.store(rows, Ordering::Relaxed);
+        self.bytes.store(bytes, Ordering::Relaxed);
+    }
+}
+
 /// Runs `query` through `formatter` into `sink`.
+///
+/// Dropping the returned future stops the export at the next batch: the
+/// plugin sees the rows end without the completion signal and never writes
+/// its trailer, so a cancelled export never looks complete.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_export(
     db: &Database,
     query: &ExportQuery,
@@ -55,6 +86,7 @@ pub async fn run_export(
     context: ExportContext,
     sink: Box<dyn ChunkSink>,
     batch_rows: usize,
+    progress: Option<Arc<Progress>>,
 ) -> Result<ExportStats, ExportError> {
     let schema = query.schema()?;
     let (tx, mut rx) = mpsc::channel(CHANNEL_BATCHES);
@@ -68,6 +100,9 @@ pub async fn run_export(
         let mut run = formatter.start(&schema, &options, &context, sink)?;
         while let Some(batch) = rx.blocking_recv() {
             run.write_batch(&batch)?;
+            if let Some(progress) = &progress {
+                progress.set(run.progress());
+            }
         }
         match complete_rx.blocking_recv() {
             Ok(()) => run.finish().map(Some),

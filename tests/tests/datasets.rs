@@ -48,6 +48,7 @@ async fn export(db: &TestDatabase, query: &ExportQuery, format: &str) -> (Vec<u8
         context(),
         Box::new(sink.clone()),
         100,
+        None,
     )
     .await
     .unwrap();
@@ -164,6 +165,7 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
         context(),
         Box::new(MemorySink::default()),
         100,
+        None,
     )
     .await
     {

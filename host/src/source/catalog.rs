@@ -17,6 +17,9 @@ pub enum DataType {
     Sessions,
     Users,
     Analytics,
+    /// Per organization and day: sessions, active users, events (the admin
+    /// dashboard's export).
+    Dashboard,
 }
 
 impl DataType {
@@ -25,6 +28,7 @@ impl DataType {
             DataType::Sessions => "sessions",
             DataType::Users => "users",
             DataType::Analytics => "analytics",
+            DataType::Dashboard => "dashboard",
         }
     }
 
@@ -33,6 +37,7 @@ impl DataType {
             DataType::Sessions => &SESSIONS,
             DataType::Users => &USERS,
             DataType::Analytics => &ANALYTICS,
+            DataType::Dashboard => &DASHBOARD,
         }
     }
 }
@@ -59,8 +64,12 @@ pub struct Dataset {
     /// Qualified names used in WHERE and ORDER BY.
     pub(crate) id: &'static str,
     pub(crate) organization: &'static str,
-    pub(crate) user: &'static str,
+    /// The user column, for datasets a `userId` filter applies to.
+    pub(crate) user: Option<&'static str>,
     pub(crate) range: &'static str,
+    /// PostgreSQL's `from` and `range`, where they differ from SQLite's.
+    pub(crate) postgres_from: Option<&'static str>,
+    pub(crate) postgres_range: Option<&'static str>,
 }
 
 impl Dataset {
@@ -94,8 +103,10 @@ static SESSIONS: Dataset = Dataset {
     from: "sessions s JOIN users u ON u.id = s.user_id",
     id: "s.id",
     organization: "s.organization_id",
-    user: "s.user_id",
+    user: Some("s.user_id"),
     range: "s.started_at",
+    postgres_from: None,
+    postgres_range: None,
     columns: &[
         col("id", T::Text, "Session id", "s.id", "s.id"),
         col(
@@ -184,8 +195,10 @@ static USERS: Dataset = Dataset {
     from: "users u JOIN organizations o ON o.id = u.organization_id",
     id: "u.id",
     organization: "u.organization_id",
-    user: "u.id",
+    user: Some("u.id"),
     range: "u.created_at",
+    postgres_from: None,
+    postgres_range: None,
     columns: &[
         col("id", T::Text, "User id", "u.id", "u.id"),
         col("email", T::Text, "Email", "u.email", "u.email"),
@@ -235,8 +248,10 @@ static ANALYTICS: Dataset = Dataset {
     from: "analytics_events e",
     id: "e.id",
     organization: "e.organization_id",
-    user: "e.user_id",
+    user: Some("e.user_id"),
     range: "e.occurred_at",
+    postgres_from: None,
+    postgres_range: None,
     columns: &[
         col("id", T::Text, "Event id", "e.id", "e.id"),
         col(
@@ -280,6 +295,65 @@ static ANALYTICS: Dataset = Dataset {
             "When it happened (UTC)",
             "e.occurred_at",
             "e.occurred_at",
+        ),
+    ],
+};
+
+/// Days are floored (SQLite's `/` truncates toward zero before 1970).
+static DASHBOARD: Dataset = Dataset {
+    data_type: DataType::Dashboard,
+    description: "Per organization and day: sessions, active users, analytics events",
+    range_column: "day",
+    from: "(SELECT a.organization_id, o.slug AS organization, a.day, SUM(a.sessions) AS sessions, \
+           SUM(a.active_users) AS active_users, SUM(a.events) AS events FROM (\
+           SELECT organization_id, (started_at - ((started_at % 86400000000) + 86400000000) % 86400000000) / 86400000000 AS day, \
+           COUNT(*) AS sessions, COUNT(DISTINCT user_id) AS active_users, 0 AS events FROM sessions GROUP BY 1, 2 \
+           UNION ALL SELECT organization_id, (occurred_at - ((occurred_at % 86400000000) + 86400000000) % 86400000000) / 86400000000, \
+           0, 0, COUNT(*) FROM analytics_events GROUP BY 1, 2) a \
+           JOIN organizations o ON o.id = a.organization_id GROUP BY a.organization_id, o.slug, a.day) d",
+    postgres_from: Some(
+        "(SELECT a.organization_id, o.slug AS organization, a.day, SUM(a.sessions)::bigint AS sessions, \
+         SUM(a.active_users)::bigint AS active_users, SUM(a.events)::bigint AS events FROM (\
+         SELECT organization_id, (started_at AT TIME ZONE 'UTC')::date AS day, COUNT(*) AS sessions, \
+         COUNT(DISTINCT user_id) AS active_users, 0::bigint AS events FROM sessions GROUP BY 1, 2 \
+         UNION ALL SELECT organization_id, (occurred_at AT TIME ZONE 'UTC')::date, 0, 0, COUNT(*) \
+         FROM analytics_events GROUP BY 1, 2) a \
+         JOIN organizations o ON o.id = a.organization_id GROUP BY a.organization_id, o.slug, a.day) d",
+    ),
+    id: "d.organization",
+    organization: "d.organization_id",
+    user: None,
+    range: "d.day * 86400000000",
+    postgres_range: Some("(d.day::timestamp AT TIME ZONE 'UTC')"),
+    columns: &[
+        col(
+            "organization",
+            T::Text,
+            "The organization's slug",
+            "d.organization",
+            "d.organization",
+        ),
+        col("day", T::Date, "The day (UTC)", "d.day", "d.day"),
+        col(
+            "sessions",
+            T::Int64,
+            "Sessions started that day",
+            "d.sessions",
+            "d.sessions",
+        ),
+        col(
+            "active_users",
+            T::Int64,
+            "Users with a session that day",
+            "d.active_users",
+            "d.active_users",
+        ),
+        col(
+            "events",
+            T::Int64,
+            "Analytics events that day",
+            "d.events",
+            "d.events",
         ),
     ],
 };

@@ -196,27 +196,39 @@ impl Demo {
         // (id, organization slug) of every user, for sessions to refer to.
         let mut people: Vec<(String, &str)> = Vec::new();
         let mut users = Vec::new();
-        let mut add_user =
-            |email: String, name: String, role: &str, org: &'static str, rng: &mut Rng| {
-                let id = demo_id("user", &email);
-                let created = year_start + rng.below(year_micros / 2) as i64;
-                users.push(vec![
-                    text(id.clone()),
-                    text(demo_id("organization", org)),
-                    text(email),
-                    text(name),
-                    text(role),
-                    Cell::Bool(rng.below(10) != 0),
-                    Cell::Instant(Some(created)),
-                    Cell::Instant(
-                        (rng.below(4) != 0).then(|| created + rng.below(year_micros / 2) as i64),
-                    ),
-                ]);
-                people.push((id, org));
-            };
+        let mut add_user = |email: String,
+                            name: String,
+                            role: &str,
+                            org: &'static str,
+                            rng: &mut Rng,
+                            fixed: bool| {
+            let id = demo_id("user", &email);
+            let created = year_start + rng.below(year_micros / 2) as i64;
+            users.push(vec![
+                text(id.clone()),
+                text(demo_id("organization", org)),
+                text(email),
+                text(name),
+                text(role),
+                // The fixed accounts sign in: always active.
+                Cell::Bool(rng.below(10) != 0 || fixed),
+                Cell::Instant(Some(created)),
+                Cell::Instant(
+                    (rng.below(4) != 0).then(|| created + rng.below(year_micros / 2) as i64),
+                ),
+            ]);
+            people.push((id, org));
+        };
         for (email, name, role, org) in ACCOUNTS {
             let org = if *org == "acme" { "acme" } else { "globex" };
-            add_user(email.to_string(), name.to_string(), role, org, &mut rng);
+            add_user(
+                email.to_string(),
+                name.to_string(),
+                role,
+                org,
+                &mut rng,
+                true,
+            );
         }
         for (index, name) in EXTRA_NAMES.iter().enumerate() {
             for org in ["acme", "globex"] {
@@ -226,6 +238,7 @@ impl Demo {
                     "Member",
                     org,
                     &mut rng,
+                    false,
                 );
             }
         }

@@ -7,4 +7,4 @@ pub mod demo;
 pub mod query;
 
 pub use catalog::{DataType, Dataset, DatasetColumn};
-pub use query::{ExportQuery, QueryError, SourceError, send_batches};
+pub use query::{ExportQuery, QueryError, SourceError, count_rows, send_batches};

@@ -41,6 +41,8 @@ pub enum QueryError {
     DuplicateColumn(String),
     #[error("the date range ends before it starts")]
     EmptyRange,
+    #[error("{0} cannot be filtered by user")]
+    NoUserFilter(&'static str),
 }
 
 impl ExportQuery {
@@ -55,6 +57,9 @@ impl ExportQuery {
             && to < from
         {
             return Err(QueryError::EmptyRange);
+        }
+        if self.user_id.is_some() && dataset.user.is_none() {
+            return Err(QueryError::NoUserFilter(dataset.data_type.as_str()));
         }
         if self.columns.is_empty() {
             return Ok(dataset.columns.iter().collect());
@@ -110,6 +115,15 @@ enum Param {
 }
 
 fn build_sql(query: &ExportQuery, postgres: bool) -> Result<Sql, QueryError> {
+    build(query, postgres, false)
+}
+
+/// `SELECT COUNT(*)` over the same rows.
+fn build_count_sql(query: &ExportQuery, postgres: bool) -> Result<Sql, QueryError> {
+    build(query, postgres, true)
+}
+
+fn build(query: &ExportQuery, postgres: bool, count: bool) -> Result<Sql, QueryError> {
     let dataset = query.dataset();
     let columns = query.selected()?;
     let mut params = Vec::new();
@@ -130,27 +144,43 @@ fn build_sql(query: &ExportQuery, postgres: bool) -> Result<Sql, QueryError> {
         let p = placeholder(Param::Text(organization.clone()), &mut params);
         conditions.push(format!("{} = {p}", dataset.organization));
     }
-    if let Some(user) = &query.user_id {
+    let range = match (postgres, dataset.postgres_range) {
+        (true, Some(range)) => range,
+        _ => dataset.range,
+    };
+    if let (Some(user), Some(column)) = (&query.user_id, dataset.user) {
         let p = placeholder(Param::Text(user.clone()), &mut params);
-        conditions.push(format!("{} = {p}", dataset.user));
+        conditions.push(format!("{column} = {p}"));
     }
     if let Some(from) = query.from {
         let p = placeholder(Param::DayStart(from), &mut params);
-        conditions.push(format!("{} >= {p}", dataset.range));
+        conditions.push(format!("{range} >= {p}"));
     }
     if let Some(to) = query.to {
         // Inclusive last day: everything before the next day starts.
         let p = placeholder(Param::DayStart(to + 1), &mut params);
-        conditions.push(format!("{} < {p}", dataset.range));
+        conditions.push(format!("{range} < {p}"));
     }
-    let mut text = format!("SELECT {} FROM {}", select.join(", "), dataset.from);
+    let select = if count {
+        "COUNT(*)".to_owned()
+    } else {
+        select.join(", ")
+    };
+    let from = match (postgres, dataset.postgres_from) {
+        (true, Some(from)) => from,
+        _ => dataset.from,
+    };
+    let mut text = format!("SELECT {select} FROM {from}");
     if !conditions.is_empty() {
         text.push_str(" WHERE ");
         text.push_str(&conditions.join(" AND "));
     }
+    if count {
+        return Ok(Sql { text, params });
+    }
     // A stable order: the same query always yields the same file, and a
     // resumed export can continue after the last key it wrote.
-    text.push_str(&format!(" ORDER BY {}, {}", dataset.range, dataset.id));
+    text.push_str(&format!(" ORDER BY {range}, {}", dataset.id));
     Ok(Sql { text, params })
 }
 
@@ -235,6 +265,40 @@ pub async fn send_batches(
             .map_err(|_| SourceError::Closed)?;
     }
     Ok(rows)
+}
+
+/// How many rows `query` will export (for progress percentages).
+pub async fn count_rows(db: &Database, query: &ExportQuery) -> Result<u64, SourceError> {
+    let data_type = query.data_type.as_str();
+    let failed = |source: sqlx::Error| SourceError::Database {
+        data_type,
+        source: source.into(),
+    };
+    let count: i64 = match db {
+        Database::Sqlite(pool) => {
+            let sql = build_count_sql(query, false)?;
+            let mut q = sqlx::query_scalar(audited(&sql));
+            for param in &sql.params {
+                q = match param {
+                    Param::Text(text) => q.bind(text.as_str()),
+                    Param::DayStart(day) => q.bind(i64::from(*day) * 86_400_000_000),
+                };
+            }
+            q.fetch_one(pool).await.map_err(failed)?
+        }
+        Database::Postgres(pool) => {
+            let sql = build_count_sql(query, true)?;
+            let mut q = sqlx::query_scalar(audited(&sql));
+            for param in &sql.params {
+                q = match param {
+                    Param::Text(text) => q.bind(text.as_str()),
+                    Param::DayStart(day) => q.bind(day_start(*day)),
+                };
+            }
+            q.fetch_one(pool).await.map_err(failed)?
+        }
+    };
+    Ok(count.max(0) as u64)
 }
 
 /// The query text is assembled only from the static catalog (column
@@ -329,6 +393,10 @@ mod tests {
         let sql = build_sql(&query(), false).unwrap();
         assert!(sql.text.contains("s.organization_id = ? AND"));
         assert_eq!(sql.params.len(), 3);
+        let count = build_count_sql(&query(), false).unwrap();
+        assert!(count.text.starts_with("SELECT COUNT(*) FROM sessions s"));
+        assert!(!count.text.contains("ORDER BY"));
+        assert_eq!(count.params.len(), 3);
     }
 
     #[test]
