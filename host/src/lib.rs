@@ -11,15 +11,31 @@
 //! - [`source`]: the datasets, their tenant-scoped streaming queries, and
 //!   the demo data.
 //! - [`pipeline`]: one export end to end (query -> plugin -> sink).
+//! - [`config`]: layered service configuration.
+//! - [`auth`]: bearer tokens and roles.
+//! - [`blob`]: the blob store (object_store), uploads and signed links.
+//! - [`formats`]: the installed format plugins.
+//! - [`jobs`]: the export job lifecycle: records, queue, worker, retention.
+//! - [`api`]: the REST API.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`service`]: everything assembled and started.
 //! - [`cli`]: the `exporter` command line.
 //! - [`telemetry`]: tracing set-up.
 
+pub mod api;
+pub mod auth;
 pub mod batch;
+pub mod blob;
 pub mod cli;
+pub mod config;
 pub mod conformance;
 pub mod db;
+pub mod formats;
+pub mod jobs;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
 pub mod rows;
+pub mod service;
 pub mod source;
 pub mod telemetry;

@@ -148,6 +148,14 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            postgres_placeholders("UPDATE t SET a = ?, b = ? WHERE id = ?"),
+            "UPDATE t SET a = $1, b = $2 WHERE id = $3"
+        );
+    }
+
+    #[test]
     fn sqlite_directories_are_found() {
         assert_eq!(
             sqlite_parent_dir("sqlite://data/exporter.db?mode=rwc"),
@@ -156,4 +164,82 @@ mod tests {
         assert_eq!(sqlite_parent_dir("sqlite://exporter.db"), None);
         assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
     }
+}
+
+/// A bound query value that both engines encode the same way.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<&str> for Arg {
+    fn from(value: &str) -> Self {
+        Arg::Text(Some(value.to_owned()))
+    }
+}
+
+impl From<String> for Arg {
+    fn from(value: String) -> Self {
+        Arg::Text(Some(value))
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(value: Option<String>) -> Self {
+        Arg::Text(value)
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(value: i64) -> Self {
+        Arg::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(value: Option<i64>) -> Self {
+        Arg::Int(value)
+    }
+}
+
+/// Binds [`Arg`]s to a sqlx query of either engine.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                $crate::db::Arg::Text(value) => query.bind(value.clone()),
+                $crate::db::Arg::Int(value) => query.bind(*value),
+            };
+        }
+        query
+    }};
+}
+
+/// Rewrites `?` placeholders as PostgreSQL's `$1, $2, ...`. Our SQL text
+/// never has a `?` inside a literal; values are always bound.
+pub fn postgres_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Current time in microseconds since the epoch, the unit of our instants.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }

@@ -1,0 +1,254 @@
+//! Streaming downloads, whole or by `Range`: with a bearer token
+//! (`/api/export-jobs/{id}/download`) or a signed link (`/api/files/{id}`).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::export_jobs::{finished_file, visible_job};
+use super::extract::{AppPath, AppQuery, Auth};
+use super::problem::Problem;
+use super::state::AppState;
+use crate::blob::LinkError;
+use crate::jobs::JobRecord;
+
+/// Download a completed job's file.
+#[utoipa::path(get, path = "/api/export-jobs/{id}/download", tag = "export jobs",
+    params(("id" = String, Path), ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023")),
+    responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
+        (status = 409, body = Problem), (status = 410, body = Problem), (status = 416, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn download(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let job = visible_job(&state, &caller, &id).await?;
+    serve_file(&state, &job, &headers).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LinkParams {
+    /// Unix seconds.
+    expires: u64,
+    sig: String,
+}
+
+/// Download through a signed link (no token needed).
+#[utoipa::path(get, path = "/api/files/{id}", tag = "export jobs",
+    params(("id" = String, Path), LinkParams),
+    responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
+        (status = 403, description = "Tampered or expired link", body = Problem), (status = 410, body = Problem)))]
+pub async fn signed(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+    AppQuery(params): AppQuery<LinkParams>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match state.links.verify(&id, params.expires, &params.sig, now) {
+        Ok(()) => {}
+        Err(LinkError::BadSignature) => {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "invalid-link",
+                LinkError::BadSignature.to_string(),
+            ));
+        }
+        Err(LinkError::Expired) => {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "link-expired",
+                "the link has expired; ask for a new one with POST /api/export-jobs/{id}/link",
+            ));
+        }
+    }
+    let job = state
+        .repo
+        .get(&id)
+        .await?
+        .ok_or_else(|| Problem::gone("expired", "the file was deleted"))?;
+    serve_file(&state, &job, &headers).await
+}
+
+async fn serve_file(
+    state: &AppState,
+    job: &JobRecord,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    finished_file(job)?;
+    let size = job.file_size.unwrap_or_default().max(0) as u64;
+    let key = state
+        .blobs
+        .parse_key(job.file_key.as_deref().unwrap_or_default())
+        .map_err(Problem::internal)?;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(spec) => match parse_range(spec, size) {
+            RangeRequest::Satisfiable(range) => Some(range),
+            RangeRequest::Ignore => None,
+            RangeRequest::Unsatisfiable => {
+                return Err(Problem::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range-not-satisfiable",
+                    format!("the file has {size} bytes"),
+                )
+                .with_header(header::CONTENT_RANGE, &format!("bytes */{size}")));
+            }
+        },
+        None => None,
+    };
+    let stream = match state.blobs.read(&key, range.clone()).await {
+        Ok(stream) => stream,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(Problem::gone(
+                "expired",
+                "the file has expired or was deleted",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, job = %job.id, "reading a file failed");
+            return Err(Problem::unavailable(
+                "the blob store is not available; try again shortly",
+            ));
+        }
+    };
+    let (status, length) = match &range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start),
+        None => (StatusCode::OK, size),
+    };
+    let mut response = (status, Body::from_stream(stream)).into_response();
+    let out = response.headers_mut();
+    let content_type = job
+        .content_type
+        .as_deref()
+        .unwrap_or("application/octet-stream");
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        out.insert(header::CONTENT_TYPE, value);
+    }
+    out.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let name = job.file_name.as_deref().unwrap_or("export");
+    if let Ok(value) = HeaderValue::from_str(&content_disposition(name)) {
+        out.insert(header::CONTENT_DISPOSITION, value);
+    }
+    if let Some(sha) = &job.sha256
+        && let Ok(value) = HeaderValue::from_str(&format!("\"{sha}\""))
+    {
+        out.insert(header::ETAG, value);
+    }
+    if let Some(r) = &range
+        && let Ok(value) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", r.start, r.end - 1))
+    {
+        out.insert(header::CONTENT_RANGE, value);
+    }
+    Ok(response)
+}
+
+/// `attachment; filename="x.csv"; filename*=UTF-8''x.csv` (RFC 6266).
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RangeRequest {
+    Satisfiable(std::ops::Range<u64>),
+    /// Not a single byte range we serve: send the whole file (RFC 9110
+    /// lets a server ignore Range).
+    Ignore,
+    Unsatisfiable,
+}
+
+/// One `bytes=` range against a file of `size` bytes.
+fn parse_range(spec: &str, size: u64) -> RangeRequest {
+    let Some(spec) = spec.trim().strip_prefix("bytes=") else {
+        return RangeRequest::Ignore;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Ignore;
+    }
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return RangeRequest::Ignore;
+    };
+    let (start, end) = (start.trim(), end.trim());
+    let range = if start.is_empty() {
+        // The last `end` bytes.
+        let Ok(n) = end.parse::<u64>() else {
+            return RangeRequest::Ignore;
+        };
+        if n == 0 || size == 0 {
+            return RangeRequest::Unsatisfiable;
+        }
+        size.saturating_sub(n)..size
+    } else {
+        let Ok(first) = start.parse::<u64>() else {
+            return RangeRequest::Ignore;
+        };
+        let last = if end.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            match end.parse::<u64>() {
+                Ok(last) if last >= first => last.min(size.saturating_sub(1)),
+                _ => return RangeRequest::Ignore,
+            }
+        };
+        if first >= size {
+            return RangeRequest::Unsatisfiable;
+        }
+        first..last + 1
+    };
+    RangeRequest::Satisfiable(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        use RangeRequest::*;
+        assert_eq!(parse_range("bytes=0-9", 100), Satisfiable(0..10));
+        assert_eq!(parse_range("bytes=90-", 100), Satisfiable(90..100));
+        assert_eq!(parse_range("bytes=-10", 100), Satisfiable(90..100));
+        assert_eq!(parse_range("bytes=-1000", 100), Satisfiable(0..100));
+        assert_eq!(parse_range("bytes=50-1000", 100), Satisfiable(50..100));
+        assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ignore);
+        assert_eq!(parse_range("bytes=9-1", 100), Ignore);
+        assert_eq!(parse_range("items=0-1", 100), Ignore);
+    }
+
+    #[test]
+    fn filenames_are_quoted_and_encoded() {
+        assert_eq!(
+            content_disposition("sessions_all.csv"),
+            "attachment; filename=\"sessions_all.csv\"; filename*=UTF-8''sessions_all.csv"
+        );
+        assert!(content_disposition("Zoë \"x\".csv").contains("filename=\"Zo_ _x_.csv\""));
+    }
+}

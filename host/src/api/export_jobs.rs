@@ -1,0 +1,427 @@
+//! `/api/export-jobs`: create, poll, list, cancel, re-link.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use super::extract::{AppJson, AppPath, AppQuery, Auth};
+use super::problem::Problem;
+use super::state::AppState;
+use super::views::{JobPage, JobView, LinkView};
+use crate::auth::{Caller, Role};
+use crate::batch::time;
+use crate::db::now_micros;
+use crate::formats::FormatRegistry;
+use crate::jobs::{ExportRequest, JobFilter, JobRecord, JobStatus, NewJob};
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const MAX_PAGE: i64 = 100;
+const DEFAULT_PAGE: i64 = 20;
+/// How soon a client polling an unfinished job should ask again.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// Create an export job.
+#[utoipa::path(post, path = "/api/export-jobs", tag = "export jobs",
+    request_body = ExportRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the same job")),
+    responses(
+        (status = 202, description = "Queued", body = JobView, headers(("Location" = String))),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, description = "Invalid request, or idempotency key reused with another body", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    headers: HeaderMap,
+    AppJson(request): AppJson<ExportRequest>,
+) -> Result<Response, Problem> {
+    if !caller.can_use_export_jobs() {
+        return Err(Problem::forbidden(
+            "export jobs are for SuperAdmins, Admins and Managers",
+        ));
+    }
+    let idempotency_key = idempotency_key(&headers)?;
+    let request = normalize(&state, &caller, request)?;
+    let body = serde_json::to_string(&request).map_err(Problem::internal)?;
+    let request_hash = hex::encode(Sha256::digest(body.as_bytes()));
+    let job = NewJob {
+        id: ulid::Ulid::generate().to_string(),
+        organization_id: caller.organization_id.clone(),
+        created_by: caller.user_id.clone(),
+        data_type: request.data_type.clone(),
+        format: request.format.clone(),
+        request: body,
+        max_attempts: i64::from(state.config.max_attempts),
+        idempotency_key,
+        request_hash: Some(request_hash.clone()),
+    };
+    let (record, replayed) = match state.queue.create(&job).await {
+        Ok(Ok(record)) => (record, false),
+        Ok(Err(existing)) => {
+            if existing.request_hash.as_deref() != Some(request_hash.as_str()) {
+                return Err(Problem::unprocessable(
+                    "idempotency-key-reused",
+                    "this Idempotency-Key was already used with a different request body",
+                ));
+            }
+            (existing, true)
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "creating a job failed");
+            return Err(Problem::unavailable(
+                "the job could not be queued; try again shortly",
+            ));
+        }
+    };
+    let location = format!("/api/export-jobs/{}", record.id);
+    let view = JobView::new(&record, None);
+    let mut response = (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        AppJson(view),
+    )
+        .into_response();
+    if replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            "true".parse().expect("valid header"),
+        );
+    }
+    Ok(response)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Problem::bad_request(
+            "invalid-idempotency-key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Checks a request and pins it to what the caller may export.
+fn normalize(
+    state: &AppState,
+    caller: &Caller,
+    mut request: ExportRequest,
+) -> Result<ExportRequest, Problem> {
+    request.data_type = request.data_type.to_ascii_lowercase();
+    request.format = FormatRegistry::canonical(&request.format);
+    match &request.filters.organization_id {
+        Some(org) if caller.role != Role::SuperAdmin && *org != caller.organization_id => {
+            return Err(Problem::forbidden(
+                "only SuperAdmins can export another organization's data",
+            ));
+        }
+        None if caller.role != Role::SuperAdmin => {
+            request.filters.organization_id = Some(caller.organization_id.clone());
+        }
+        _ => {}
+    }
+    let query = request
+        .query()
+        .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
+    query
+        .selected()
+        .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
+    let formatter = state.formats.get(&request.format).ok_or_else(|| {
+        Problem::unprocessable(
+            "unknown-format",
+            format!(
+                "format {:?} is not installed; installed: {}",
+                request.format,
+                state.formats.names().join(", ")
+            ),
+        )
+    })?;
+    formatter
+        .info()
+        .check_options(&request.plugin_options())
+        .map_err(|e| Problem::unprocessable("invalid-options", e))?;
+    Ok(request)
+}
+
+/// Loads a job the caller may see; anything else is "not found".
+pub(super) async fn visible_job(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<JobRecord, Problem> {
+    if !caller.can_use_export_jobs() {
+        return Err(Problem::forbidden(
+            "export jobs are for SuperAdmins, Admins and Managers",
+        ));
+    }
+    match state.repo.get(id).await? {
+        Some(job) if caller.can_see_job(&job.organization_id, &job.created_by) => Ok(job),
+        _ => Err(Problem::not_found("export job")),
+    }
+}
+
+/// A signed download link for a completed job: (url, expires, µs).
+pub(super) async fn download_link(
+    state: &AppState,
+    job: &JobRecord,
+) -> Result<Option<(String, i64)>, Problem> {
+    if job.status() != JobStatus::Completed {
+        return Ok(None);
+    }
+    let now = now_micros();
+    let file_expires = job.expires_at.unwrap_or(i64::MAX);
+    let expires = (now + state.config.link_ttl.as_micros() as i64).min(file_expires);
+    if expires <= now {
+        return Ok(None);
+    }
+    let key = job.file_key.as_deref().unwrap_or_default();
+    let key = state.blobs.parse_key(key).map_err(Problem::internal)?;
+    let ttl = std::time::Duration::from_micros((expires - now) as u64);
+    if let Some(signed) = state.blobs.presigned_url(&key, ttl).await {
+        let url = signed.map_err(|e| Problem::internal(format!("signing a download link: {e}")))?;
+        return Ok(Some((url.to_string(), expires)));
+    }
+    let expires_seconds = (expires / 1_000_000) as u64;
+    let sig = state.links.sign(&job.id, expires_seconds);
+    let url = format!(
+        "{}/api/files/{}?expires={expires_seconds}&sig={sig}",
+        state.public_url, job.id
+    );
+    Ok(Some((url, expires_seconds as i64 * 1_000_000)))
+}
+
+/// Poll a job.
+#[utoipa::path(get, path = "/api/export-jobs/{id}", tag = "export jobs",
+    params(("id" = String, Path)),
+    responses((status = 200, body = JobView, headers(("Retry-After" = String, description = "While Pending or Processing"))),
+        (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Response, Problem> {
+    let job = visible_job(&state, &caller, &id).await?;
+    let link = download_link(&state, &job).await?;
+    let active = job.status().is_active();
+    let mut response = AppJson(JobView::new(&job, link)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        "no-store".parse().expect("valid header"),
+    );
+    if active {
+        headers.insert(
+            header::RETRY_AFTER,
+            RETRY_AFTER_SECONDS.parse().expect("valid header"),
+        );
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    status: Option<String>,
+    data_type: Option<String>,
+    format: Option<String>,
+    /// Created on or after (YYYY-MM-DD or RFC 3339).
+    created_from: Option<String>,
+    /// Created on or before (a day is inclusive; an instant exclusive).
+    created_to: Option<String>,
+    /// SuperAdmins only.
+    organization_id: Option<String>,
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// List the caller's jobs, newest first.
+#[utoipa::path(get, path = "/api/export-jobs", tag = "export jobs", params(ListParams),
+    responses((status = 200, body = JobPage), (status = 400, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppQuery(params): AppQuery<ListParams>,
+) -> Result<Response, Problem> {
+    if !caller.can_use_export_jobs() {
+        return Err(Problem::forbidden(
+            "export jobs are for SuperAdmins, Admins and Managers",
+        ));
+    }
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Problem::bad_request(
+            "invalid-query",
+            format!("limit must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let mut filter = JobFilter {
+        limit: limit + 1,
+        ..JobFilter::default()
+    };
+    match caller.role {
+        Role::SuperAdmin => filter.organization_id = params.organization_id.clone(),
+        Role::Admin => filter.organization_id = Some(caller.organization_id.clone()),
+        Role::Manager | Role::Member => filter.created_by = Some(caller.user_id.clone()),
+    }
+    if caller.role != Role::SuperAdmin
+        && params
+            .organization_id
+            .as_ref()
+            .is_some_and(|o| *o != caller.organization_id)
+    {
+        return Err(Problem::forbidden(
+            "only SuperAdmins can list another organization's jobs",
+        ));
+    }
+    if let Some(status) = &params.status {
+        filter.status = Some(JobStatus::parse(status).ok_or_else(|| {
+            Problem::bad_request(
+                "invalid-query",
+                format!("status {status:?} is not one of Pending, Processing, Completed, Failed, Cancelled, Expired"),
+            )
+        })?);
+    }
+    filter.data_type = params.data_type.as_ref().map(|d| d.to_ascii_lowercase());
+    filter.format = params.format.as_deref().map(FormatRegistry::canonical);
+    filter.created_from = params
+        .created_from
+        .as_deref()
+        .map(|t| instant("createdFrom", t, false))
+        .transpose()?;
+    filter.created_before = params
+        .created_to
+        .as_deref()
+        .map(|t| instant("createdTo", t, true))
+        .transpose()?;
+    if let Some(cursor) = &params.cursor {
+        if ulid::Ulid::from_string(cursor).is_err() {
+            return Err(Problem::bad_request(
+                "invalid-cursor",
+                "cursor is not one this API returned",
+            ));
+        }
+        filter.before_id = Some(cursor.clone());
+    }
+    let mut jobs = state.repo.list(&filter).await?;
+    let next_cursor = if jobs.len() as i64 > limit {
+        jobs.truncate(limit as usize);
+        jobs.last().map(|j| j.id.clone())
+    } else {
+        None
+    };
+    let mut items = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        items.push(JobView::new(job, download_link(&state, job).await?));
+    }
+    let mut response = AppJson(JobPage { items, next_cursor }).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        "no-store".parse().expect("valid header"),
+    );
+    Ok(response)
+}
+
+/// A day (`2026-01-31`) or an RFC 3339 instant, as µs. A day as an upper
+/// bound includes the whole day.
+fn instant(name: &str, text: &str, upper: bool) -> Result<i64, Problem> {
+    if let Some(day) = time::parse_date(text) {
+        let day = i64::from(day) + i64::from(upper);
+        return Ok(day * 86_400_000_000);
+    }
+    time::parse_timestamp(text).ok_or_else(|| {
+        Problem::bad_request(
+            "invalid-query",
+            format!("{name} {text:?} is not a date (2026-01-31) or an RFC 3339 instant"),
+        )
+    })
+}
+
+/// Cancel a pending or running job, or delete a finished job's file.
+#[utoipa::path(delete, path = "/api/export-jobs/{id}", tag = "export jobs",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The job after the change", body = JobView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Response, Problem> {
+    let job = visible_job(&state, &caller, &id).await?;
+    if job.status().is_active() && state.repo.cancel(&id).await? {
+        // Stops the export at once if it runs in this process; a worker
+        // elsewhere notices at its next progress write.
+        state.running.cancel(&id);
+    }
+    let job = state
+        .repo
+        .get(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found("export job"))?;
+    if job.status() == JobStatus::Completed {
+        if let Some(key) = &job.file_key {
+            let key = state.blobs.parse_key(key).map_err(Problem::internal)?;
+            state.blobs.delete(&key).await.map_err(|e| {
+                tracing::error!(error = %e, "deleting a file failed");
+                Problem::unavailable("the blob store is not available; try again shortly")
+            })?;
+        }
+        state.repo.expire(&id).await?;
+    }
+    let job = state
+        .repo
+        .get(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found("export job"))?;
+    Ok(AppJson(JobView::new(&job, None)).into_response())
+}
+
+/// A fresh signed link for a completed file, without re-running the export.
+#[utoipa::path(post, path = "/api/export-jobs/{id}/link", tag = "export jobs",
+    params(("id" = String, Path)),
+    responses((status = 200, body = LinkView), (status = 404, body = Problem),
+        (status = 409, description = "Not completed", body = Problem), (status = 410, description = "File expired", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn link(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Response, Problem> {
+    let job = visible_job(&state, &caller, &id).await?;
+    finished_file(&job)?;
+    let (download_url, expires) = download_link(&state, &job)
+        .await?
+        .ok_or_else(|| Problem::gone("expired", "the file has expired"))?;
+    Ok(AppJson(LinkView {
+        download_url,
+        expires_at: time::format_timestamp(expires),
+    })
+    .into_response())
+}
+
+/// The job has a file to serve, or the problem saying why not.
+pub(super) fn finished_file(job: &JobRecord) -> Result<(), Problem> {
+    match job.status() {
+        JobStatus::Completed => Ok(()),
+        JobStatus::Expired => Err(Problem::gone(
+            "expired",
+            "the file has expired or was deleted",
+        )),
+        status => Err(Problem::conflict(
+            "not-completed",
+            format!(
+                "the job is {}; only a Completed job has a file",
+                status.as_str()
+            ),
+        )),
+    }
+}

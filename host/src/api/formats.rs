@@ -1,0 +1,50 @@
+//! `GET /api/formats`: what clients can ask for.
+
+use axum::extract::State;
+use serde::Serialize;
+
+use super::extract::{AppJson, Auth};
+use super::state::AppState;
+use crate::plugins::OptionSpec;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FormatView {
+    pub name: String,
+    pub version: String,
+    pub media_type: String,
+    pub file_extension: String,
+    pub description: String,
+    /// Other names clients may use for this format.
+    pub aliases: Vec<String>,
+    /// sha256 of the plugin component.
+    pub digest: String,
+    #[schema(value_type = Vec<Object>)]
+    pub options: Vec<OptionSpec>,
+}
+
+/// The installed formats and their options.
+#[utoipa::path(get, path = "/api/formats", tag = "formats",
+    responses((status = 200, body = Vec<FormatView>)), security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, Auth(_caller): Auth) -> AppJson<Vec<FormatView>> {
+    let formats = state
+        .formats
+        .all()
+        .into_iter()
+        .map(|formatter| {
+            let info = formatter.info().clone();
+            let aliases = crate::formats::aliases_of(&info.name);
+            FormatView {
+                name: info.name,
+                version: info.version,
+                media_type: info.media_type,
+                file_extension: info.file_extension,
+                description: info.description,
+                aliases,
+                digest: formatter.digest().to_owned(),
+                options: info.options,
+            }
+        })
+        .collect();
+    AppJson(formats)
+}

@@ -1,0 +1,56 @@
+//! The REST API (axum): routes, handlers one file per resource, problem+json
+//! errors, bearer authentication.
+
+mod data_export;
+mod download;
+mod export_jobs;
+mod extract;
+mod formats;
+mod health;
+mod openapi;
+mod problem;
+mod state;
+mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use openapi::ApiDoc;
+pub use problem::Problem;
+pub use state::{AppState, Shared};
+pub use views::JobView;
+
+/// Request bodies are small JSON documents.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/api/export-jobs",
+            post(export_jobs::create).get(export_jobs::list),
+        )
+        .route(
+            "/api/export-jobs/{id}",
+            get(export_jobs::get).delete(export_jobs::delete),
+        )
+        .route("/api/export-jobs/{id}/download", get(download::download))
+        .route("/api/export-jobs/{id}/link", post(export_jobs::link))
+        .route("/api/files/{id}", get(download::signed))
+        .route("/api/formats", get(formats::list))
+        .route("/api/dataexport/{data_type}", get(data_export::data_export))
+        .route("/api/admindashboard/export", get(data_export::dashboard))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/docs", get(openapi::docs))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(problem::panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,57 @@
+//! The OpenAPI document, generated from the handlers' annotations, and an
+//! offline docs page that renders it.
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{data_export, download, export_jobs, formats, health, problem, views};
+use crate::auth::Role;
+use crate::jobs;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Exporter", description = "Asynchronous data exports whose formats are sandboxed WebAssembly plugins."),
+    paths(
+        export_jobs::create, export_jobs::get, export_jobs::list, export_jobs::delete, export_jobs::link,
+        download::download, download::signed, formats::list,
+        data_export::data_export, data_export::dashboard,
+        health::healthz, health::readyz, health::metrics,
+    ),
+    components(schemas(
+        jobs::ExportRequest, jobs::DateRange, jobs::Filters, jobs::OptionValue, jobs::JobStatus,
+        views::JobView, views::ProgressView, views::FileView, views::PluginRef, views::JobPage, views::LinkView,
+        formats::FormatView, problem::Problem, health::Health, Role,
+    )),
+    modifiers(&Bearer),
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /api/openapi.json`.
+pub async fn document() -> Response {
+    let json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+/// `GET /api/docs`: a self-contained page (no CDN) listing every operation.
+pub async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}

@@ -1,0 +1,159 @@
+//! RFC 9457 problem details: every error the API returns, including the
+//! ones axum's extractors and router produce on their own.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error response: `application/problem+json`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:exporter:problem:<kind>`: stable, for programs to branch on.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip)]
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("urn:exporter:problem:{kind}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: Some(detail.into()),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    pub fn bad_request(kind: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, kind, detail)
+    }
+
+    pub fn unprocessable(kind: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, kind, detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+            .with_header(header::WWW_AUTHENTICATE, "Bearer")
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// Also the answer for things the caller may not see: a job of another
+    /// tenant does not exist, as far as they can tell.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(kind: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, kind, detail)
+    }
+
+    pub fn gone(kind: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, kind, detail)
+    }
+
+    /// Something on our side is down for a while: try again.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+            .with_header(header::RETRY_AFTER, "5")
+    }
+
+    /// A bug or an unexpected failure: logged with its cause, reported
+    /// without internals.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request failed on our side; it has been logged",
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for Problem {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::error!(error = %error, "database error");
+        Problem::unavailable("the database is not available; try again shortly")
+    }
+}
+
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        let kind = match &rejection {
+            JsonRejection::JsonDataError(_) => "invalid-body",
+            JsonRejection::JsonSyntaxError(_) => "malformed-json",
+            JsonRejection::MissingJsonContentType(_) => "content-type",
+            _ => "bad-body",
+        };
+        Problem::new(rejection.status(), kind, rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for Problem {
+    fn from(rejection: PathRejection) -> Self {
+        Problem::new(rejection.status(), "invalid-path", rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for Problem {
+    fn from(rejection: QueryRejection) -> Self {
+        Problem::new(rejection.status(), "invalid-query", rejection.body_text())
+    }
+}
+
+/// Unknown routes.
+pub async fn not_found() -> Problem {
+    Problem::not_found("resource")
+}
+
+/// Known routes, wrong method.
+pub async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this resource does not support that method",
+    )
+}
+
+/// A handler panicked: answer 500 as a problem and keep serving.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    Problem::internal("a request handler panicked").into_response()
+}

@@ -1,0 +1,170 @@
+//! The API's JSON shapes for jobs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::batch::time::format_timestamp;
+use crate::jobs::{DateRange, Filters, JobRecord, JobStatus, OptionValue};
+
+/// An export job as clients see it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub id: String,
+    pub status: JobStatus,
+    pub data_type: String,
+    pub format: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_range: Option<DateRange>,
+    pub filters: Filters,
+    pub columns: Vec<String>,
+    pub options: BTreeMap<String, OptionValue>,
+    pub organization_id: String,
+    pub created_by: String,
+    pub progress: ProgressView,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// When the file is deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Why the job failed (or, while it is retried, why the last attempt did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileView>,
+    /// A signed link that needs no token, while Completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url_expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressView {
+    pub rows_written: i64,
+    /// Known once the export has counted its rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_rows: Option<i64>,
+    pub bytes_written: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileView {
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub rows: i64,
+    /// Lowercase hex sha256 of the file's bytes.
+    pub sha256: String,
+    pub plugin: PluginRef,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PluginRef {
+    pub name: String,
+    pub version: String,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobPage {
+    pub items: Vec<JobView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A fresh signed link.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkView {
+    pub download_url: String,
+    pub expires_at: String,
+}
+
+impl JobView {
+    pub fn new(job: &JobRecord, link: Option<(String, i64)>) -> Self {
+        let request = job.request().ok();
+        let status = job.status();
+        let percent = match (status, job.total_rows) {
+            (JobStatus::Completed | JobStatus::Expired, _) => Some(100.0),
+            (_, Some(0)) => Some(0.0),
+            (_, Some(total)) => {
+                Some(((job.rows_written as f64 / total as f64) * 1000.0).round() / 10.0)
+            }
+            _ => None,
+        }
+        .map(|p: f64| p.min(100.0));
+        let file = match (status, &job.file_name, &job.sha256) {
+            (JobStatus::Completed | JobStatus::Expired, Some(name), Some(sha256)) => {
+                Some(FileView {
+                    name: name.clone(),
+                    content_type: job.content_type.clone().unwrap_or_default(),
+                    size: job.file_size.unwrap_or_default(),
+                    rows: job.file_rows.unwrap_or_default(),
+                    sha256: sha256.clone(),
+                    plugin: PluginRef {
+                        name: job.plugin_name.clone().unwrap_or_default(),
+                        version: job.plugin_version.clone().unwrap_or_default(),
+                    },
+                })
+            }
+            _ => None,
+        };
+        let (download_url, download_url_expires_at) = match link {
+            Some((url, expires)) => (Some(url), Some(format_timestamp(expires))),
+            None => (None, None),
+        };
+        Self {
+            id: job.id.clone(),
+            status,
+            data_type: job.data_type.clone(),
+            format: job.format.clone(),
+            date_range: request.as_ref().and_then(|r| r.date_range.clone()),
+            filters: request
+                .as_ref()
+                .map(|r| r.filters.clone())
+                .unwrap_or_default(),
+            columns: request
+                .as_ref()
+                .map(|r| r.columns.clone())
+                .unwrap_or_default(),
+            options: request.map(|r| r.options).unwrap_or_default(),
+            organization_id: job.organization_id.clone(),
+            created_by: job.created_by.clone(),
+            progress: ProgressView {
+                rows_written: job.rows_written,
+                total_rows: job.total_rows,
+                bytes_written: job.bytes_written,
+                percent,
+            },
+            attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            created_at: format_timestamp(job.created_at),
+            updated_at: format_timestamp(job.updated_at),
+            started_at: job.started_at.map(format_timestamp),
+            finished_at: job.finished_at.map(format_timestamp),
+            expires_at: job
+                .expires_at
+                .filter(|_| status == JobStatus::Completed)
+                .map(format_timestamp),
+            error: job.error.clone(),
+            file,
+            download_url,
+            download_url_expires_at,
+        }
+    }
+}

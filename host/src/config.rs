@@ -1,0 +1,385 @@
+//! Service configuration: built-in defaults, then an optional TOML file,
+//! then `EXPORTER_*` environment variables, each layer overriding the one
+//! before. Secrets are wrapped in [`Secret`] so no `Debug` or log line ever
+//! prints them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::plugins::default_plugins_dir;
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything the service needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    /// `file:///abs/dir`, `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`.
+    pub blob_url: String,
+    pub listen: SocketAddr,
+    /// The base URL clients reach the API at, for download links; the
+    /// listening address when unset.
+    pub public_url: Option<String>,
+    /// Where the embedded defaults keep state: the SQLite file, local blobs
+    /// and the generated JWT secret.
+    pub data_dir: PathBuf,
+    /// HS256 signing secret. Generated once into `data_dir` when unset.
+    pub jwt_secret: Option<Secret>,
+    /// PEM public key (RSA or EC) of an external identity provider; when
+    /// set, tokens are verified with it (RS256/ES256) instead of the secret.
+    pub jwt_public_key_file: Option<PathBuf>,
+    pub plugins_dir: PathBuf,
+    /// How long a finished file is kept.
+    pub retention: Duration,
+    /// How long a signed download link stays valid.
+    pub link_ttl: Duration,
+    /// Exports run at once by this process's worker.
+    pub worker_concurrency: usize,
+    /// Run the worker in this process (`exporter serve`).
+    pub run_worker: bool,
+    /// Attempts per job, the first included; transient failures only.
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How often an idle worker looks for jobs created by other processes;
+    /// jobs created through this process's API are picked up at once.
+    pub poll_interval: Duration,
+    /// Row cap of the synchronous `GET /api/dataexport/...`.
+    pub sync_export_max_rows: u64,
+    pub sweep_interval: Duration,
+    /// How long shutdown waits for running exports before handing them back
+    /// to the queue.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let data_dir = PathBuf::from("data");
+        Self {
+            database_url: "sqlite://data/exporter.db".into(),
+            blob_url: String::new(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir,
+            jwt_secret: None,
+            jwt_public_key_file: None,
+            plugins_dir: default_plugins_dir(),
+            retention: Duration::from_secs(24 * 3600),
+            link_ttl: Duration::from_secs(24 * 3600),
+            worker_concurrency: 2,
+            run_worker: true,
+            max_attempts: 5,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            poll_interval: Duration::from_millis(100),
+            sync_export_max_rows: 100_000,
+            sweep_interval: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One layer (file or environment): every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Layer {
+    database_url: Option<String>,
+    blob_url: Option<String>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    jwt_secret: Option<String>,
+    jwt_public_key_file: Option<PathBuf>,
+    plugins_dir: Option<PathBuf>,
+    retention: Option<String>,
+    link_ttl: Option<String>,
+    worker_concurrency: Option<usize>,
+    run_worker: Option<bool>,
+    max_attempts: Option<u32>,
+    retry_base: Option<String>,
+    retry_max: Option<String>,
+    poll_interval: Option<String>,
+    sync_export_max_rows: Option<u64>,
+    sweep_interval: Option<String>,
+    shutdown_timeout: Option<String>,
+}
+
+/// Keys whose environment values are numbers or booleans rather than text.
+const TYPED_KEYS: &[&str] = &[
+    "worker_concurrency",
+    "run_worker",
+    "max_attempts",
+    "sync_export_max_rows",
+];
+
+impl Config {
+    /// Defaults, then `file` (or `$EXPORTER_CONFIG`) when given, then the
+    /// process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("EXPORTER_CONFIG").map(PathBuf::from));
+        Self::load_from(file.as_deref(), &env)
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let mut config = Config::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading configuration file {}", path.display()))?;
+            let layer: Layer = toml::from_str(&text)
+                .with_context(|| format!("in configuration file {}", path.display()))?;
+            config.apply(layer)?;
+        }
+        config.apply(env_layer(env)?)?;
+        config.finish()
+    }
+
+    fn apply(&mut self, layer: Layer) -> anyhow::Result<()> {
+        let Layer {
+            database_url,
+            blob_url,
+            listen,
+            public_url,
+            data_dir,
+            jwt_secret,
+            jwt_public_key_file,
+            plugins_dir,
+            retention,
+            link_ttl,
+            worker_concurrency,
+            run_worker,
+            max_attempts,
+            retry_base,
+            retry_max,
+            poll_interval,
+            sync_export_max_rows,
+            sweep_interval,
+            shutdown_timeout,
+        } = layer;
+        if let Some(dir) = data_dir {
+            // The embedded defaults live under the data directory.
+            if self.database_url == Config::default().database_url {
+                self.database_url = format!("sqlite://{}", dir.join("exporter.db").display());
+            }
+            self.data_dir = dir;
+        }
+        set(&mut self.database_url, database_url);
+        set(&mut self.blob_url, blob_url);
+        if let Some(listen) = listen {
+            self.listen = parse_listen(&listen)?;
+        }
+        if public_url.is_some() {
+            self.public_url = public_url.filter(|u| !u.is_empty());
+        }
+        if let Some(secret) = jwt_secret.filter(|s| !s.is_empty()) {
+            self.jwt_secret = Some(Secret(secret));
+        }
+        if jwt_public_key_file.is_some() {
+            self.jwt_public_key_file = jwt_public_key_file;
+        }
+        set(&mut self.plugins_dir, plugins_dir);
+        set_duration(&mut self.retention, "retention", retention)?;
+        set_duration(&mut self.link_ttl, "link_ttl", link_ttl)?;
+        set(&mut self.worker_concurrency, worker_concurrency);
+        set(&mut self.run_worker, run_worker);
+        set(&mut self.max_attempts, max_attempts);
+        set_duration(&mut self.retry_base, "retry_base", retry_base)?;
+        set_duration(&mut self.retry_max, "retry_max", retry_max)?;
+        set_duration(&mut self.poll_interval, "poll_interval", poll_interval)?;
+        set(&mut self.sync_export_max_rows, sync_export_max_rows);
+        set_duration(&mut self.sweep_interval, "sweep_interval", sweep_interval)?;
+        set_duration(
+            &mut self.shutdown_timeout,
+            "shutdown_timeout",
+            shutdown_timeout,
+        )?;
+        Ok(())
+    }
+
+    /// Fills derived defaults and checks the whole.
+    fn finish(mut self) -> anyhow::Result<Self> {
+        if self.blob_url.is_empty() {
+            let dir = absolute(&self.data_dir.join("blobs"))?;
+            self.blob_url = format!("file://{}", dir.display());
+        }
+        anyhow::ensure!(
+            self.worker_concurrency >= 1,
+            "worker_concurrency must be at least 1"
+        );
+        anyhow::ensure!(self.max_attempts >= 1, "max_attempts must be at least 1");
+        anyhow::ensure!(
+            !self.poll_interval.is_zero(),
+            "poll_interval must be positive"
+        );
+        anyhow::ensure!(!self.retention.is_zero(), "retention must be positive");
+        anyhow::ensure!(!self.link_ttl.is_zero(), "link_ttl must be positive");
+        Ok(self)
+    }
+}
+
+/// `EXPORTER_DATABASE_URL=...` becomes key `database_url`. Variables that
+/// name no setting are refused, so a typo never silently does nothing.
+fn env_layer(env: &[(String, String)]) -> anyhow::Result<Layer> {
+    // Read by other parts of the program, not settings of this struct.
+    const OTHER: &[&str] = &["config", "url", "token", "log"];
+    let mut table = toml::Table::new();
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix("EXPORTER_") else {
+            continue;
+        };
+        let key = key.to_ascii_lowercase();
+        if OTHER.contains(&key.as_str()) {
+            continue;
+        }
+        let value = if TYPED_KEYS.contains(&key.as_str()) {
+            format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .ok_or_else(|| anyhow::anyhow!("{name}={value:?} is not a valid value"))?
+        } else {
+            toml::Value::String(value.clone())
+        };
+        table.insert(key, value);
+    }
+    Layer::deserialize(table).map_err(|e| anyhow::anyhow!("in EXPORTER_* environment: {e}"))
+}
+
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *target = value;
+    }
+}
+
+fn set_duration(target: &mut Duration, key: &str, value: Option<String>) -> anyhow::Result<()> {
+    if let Some(text) = value {
+        *target = parse_duration(&text).with_context(|| format!("setting {key}"))?;
+    }
+    Ok(())
+}
+
+/// `250ms`, `30s`, `5m`, `24h`, `7d`.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        anyhow::anyhow!("{text:?} is not a duration like 250ms, 30s, 5m, 24h or 7d")
+    })?;
+    let seconds = |factor: u64| Duration::from_secs(n.saturating_mul(factor));
+    Ok(match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" | "" => seconds(1),
+        "m" => seconds(60),
+        "h" => seconds(3600),
+        "d" => seconds(86_400),
+        other => anyhow::bail!("unknown duration unit {other:?} in {text:?}: use ms, s, m, h or d"),
+    })
+}
+
+pub fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
+    text.parse()
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a listen address like 127.0.0.1:8080"))
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .context("reading the working directory")?
+        .join(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("exporter.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nretention = \"2h\"\nworker_concurrency = 3\n",
+        )
+        .unwrap();
+        let config = Config::load_from(
+            Some(&file),
+            &env(&[
+                ("EXPORTER_RETENTION", "30m"),
+                ("EXPORTER_JWT_SECRET", "12345"),
+                ("EXPORTER_WORKER_CONCURRENCY", "4"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.retention, Duration::from_secs(1800));
+        assert_eq!(config.worker_concurrency, 4);
+        assert_eq!(config.jwt_secret.as_ref().unwrap().expose(), "12345");
+        assert!(config.blob_url.starts_with("file:///"));
+        // The secret never shows in Debug output.
+        assert!(!format!("{config:?}").contains("12345"));
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_their_name() {
+        let error = Config::load_from(None, &env(&[("EXPORTER_RETENTOIN", "1h")])).unwrap_err();
+        assert!(format!("{error:#}").contains("retentoin"), "{error:#}");
+        let error = Config::load_from(None, &env(&[("EXPORTER_RETENTION", "1 week")])).unwrap_err();
+        assert!(format!("{error:#}").contains("retention"), "{error:#}");
+        let error =
+            Config::load_from(None, &env(&[("EXPORTER_MAX_ATTEMPTS", "many")])).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("EXPORTER_MAX_ATTEMPTS"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("h").is_err());
+    }
+}

@@ -1,0 +1,358 @@
+//! `export_jobs` storage: one set of SQL for SQLite and PostgreSQL (`?`
+//! placeholders, renumbered for PostgreSQL). Every state change is one
+//! conditional UPDATE, so concurrent actors (API cancel, worker, sweeper)
+//! never overwrite each other's transitions.
+
+use sqlx::AssertSqlSafe;
+
+use super::model::{JobRecord, JobStatus};
+use crate::bind_args;
+use crate::db::{Arg, Database, now_micros, postgres_placeholders};
+
+const COLUMNS: &str = "id, organization_id, created_by, data_type, format, request, status, \
+    rows_written, total_rows, bytes_written, attempts, max_attempts, error, created_at, updated_at, \
+    started_at, finished_at, expires_at, file_key, file_name, content_type, file_size, file_rows, \
+    sha256, plugin_name, plugin_version, idempotency_key, request_hash";
+
+#[derive(Debug, Clone)]
+pub struct JobRepo {
+    db: Database,
+}
+
+/// A job to insert.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub organization_id: String,
+    pub created_by: String,
+    pub data_type: String,
+    pub format: String,
+    pub request: String,
+    pub max_attempts: i64,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+}
+
+/// What `GET /api/export-jobs` may filter on; visibility comes first.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub organization_id: Option<String>,
+    pub created_by: Option<String>,
+    pub status: Option<JobStatus>,
+    pub data_type: Option<String>,
+    pub format: Option<String>,
+    pub created_from: Option<i64>,
+    pub created_before: Option<i64>,
+    /// Only ids below this one (the cursor: ids are ULIDs, newest first).
+    pub before_id: Option<String>,
+    pub limit: i64,
+}
+
+/// The file a completed job produced.
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    pub key: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub rows: i64,
+    pub sha256: String,
+    pub plugin_name: String,
+    pub plugin_version: String,
+    pub expires_at: i64,
+}
+
+impl JobRepo {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    async fn fetch_optional(&self, sql: &str, args: &[Arg]) -> sqlx::Result<Option<JobRecord>> {
+        match &self.db {
+            Database::Sqlite(pool) => {
+                bind_args!(
+                    sqlx::query_as::<_, JobRecord>(AssertSqlSafe(sql.to_owned())),
+                    args
+                )
+                .fetch_optional(pool)
+                .await
+            }
+            Database::Postgres(pool) => {
+                bind_args!(
+                    sqlx::query_as::<_, JobRecord>(AssertSqlSafe(postgres_placeholders(sql))),
+                    args
+                )
+                .fetch_optional(pool)
+                .await
+            }
+        }
+    }
+
+    async fn fetch_all(&self, sql: &str, args: &[Arg]) -> sqlx::Result<Vec<JobRecord>> {
+        match &self.db {
+            Database::Sqlite(pool) => {
+                bind_args!(
+                    sqlx::query_as::<_, JobRecord>(AssertSqlSafe(sql.to_owned())),
+                    args
+                )
+                .fetch_all(pool)
+                .await
+            }
+            Database::Postgres(pool) => {
+                bind_args!(
+                    sqlx::query_as::<_, JobRecord>(AssertSqlSafe(postgres_placeholders(sql))),
+                    args
+                )
+                .fetch_all(pool)
+                .await
+            }
+        }
+    }
+
+    async fn execute(&self, sql: &str, args: &[Arg]) -> sqlx::Result<u64> {
+        Ok(match &self.db {
+            Database::Sqlite(pool) => bind_args!(sqlx::query(AssertSqlSafe(sql.to_owned())), args)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Database::Postgres(pool) => {
+                bind_args!(sqlx::query(AssertSqlSafe(postgres_placeholders(sql))), args)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+        })
+    }
+
+    /// The INSERT of a new job, for the queue to run in the same
+    /// transaction as the push (a job is never recorded without its task,
+    /// nor queued without its record). Returns the row, or nothing when the
+    /// idempotency key was already used by the same user.
+    pub(crate) fn insert_statement(job: &NewJob) -> (String, Vec<Arg>) {
+        let now = now_micros();
+        let sql = format!(
+            "INSERT INTO export_jobs (id, organization_id, created_by, data_type, format, request, status, \
+             max_attempts, created_at, updated_at, idempotency_key, request_hash) \
+             VALUES (?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+        );
+        let args = vec![
+            Arg::from(job.id.as_str()),
+            job.organization_id.as_str().into(),
+            job.created_by.as_str().into(),
+            job.data_type.as_str().into(),
+            job.format.as_str().into(),
+            job.request.as_str().into(),
+            job.max_attempts.into(),
+            now.into(),
+            now.into(),
+            job.idempotency_key.clone().into(),
+            job.request_hash.clone().into(),
+        ];
+        (sql, args)
+    }
+
+    pub async fn by_idempotency_key(
+        &self,
+        created_by: &str,
+        key: &str,
+    ) -> sqlx::Result<Option<JobRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM export_jobs WHERE created_by = ? AND idempotency_key = ?"
+        );
+        self.fetch_optional(&sql, &[created_by.into(), key.into()])
+            .await
+    }
+
+    pub async fn get(&self, id: &str) -> sqlx::Result<Option<JobRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM export_jobs WHERE id = ?");
+        self.fetch_optional(&sql, &[id.into()]).await
+    }
+
+    /// Newest first.
+    pub async fn list(&self, filter: &JobFilter) -> sqlx::Result<Vec<JobRecord>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM export_jobs WHERE 1 = 1");
+        let mut args = Vec::new();
+        let mut condition = |sql: &mut String, text: &str, arg: Arg| {
+            sql.push_str(text);
+            args.push(arg);
+        };
+        if let Some(v) = &filter.organization_id {
+            condition(&mut sql, " AND organization_id = ?", v.as_str().into());
+        }
+        if let Some(v) = &filter.created_by {
+            condition(&mut sql, " AND created_by = ?", v.as_str().into());
+        }
+        if let Some(v) = filter.status {
+            condition(&mut sql, " AND status = ?", v.as_str().into());
+        }
+        if let Some(v) = &filter.data_type {
+            condition(&mut sql, " AND data_type = ?", v.as_str().into());
+        }
+        if let Some(v) = &filter.format {
+            condition(&mut sql, " AND format = ?", v.as_str().into());
+        }
+        if let Some(v) = filter.created_from {
+            condition(&mut sql, " AND created_at >= ?", v.into());
+        }
+        if let Some(v) = filter.created_before {
+            condition(&mut sql, " AND created_at < ?", v.into());
+        }
+        if let Some(v) = &filter.before_id {
+            condition(&mut sql, " AND id < ?", v.as_str().into());
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        args.push(filter.limit.into());
+        self.fetch_all(&sql, &args).await
+    }
+
+    /// Claims a job for a run: Pending (or Processing, when a worker died
+    /// mid-run) becomes Processing with one more attempt and fresh progress.
+    /// `None` when the job is gone or no longer runnable (cancelled).
+    pub async fn start(&self, id: &str) -> sqlx::Result<Option<JobRecord>> {
+        let now = now_micros();
+        let sql = format!(
+            "UPDATE export_jobs SET status = 'Processing', attempts = attempts + 1, started_at = ?, \
+             updated_at = ?, rows_written = 0, bytes_written = 0, total_rows = NULL \
+             WHERE id = ? AND status IN ('Pending', 'Processing') RETURNING {COLUMNS}"
+        );
+        self.fetch_optional(&sql, &[now.into(), now.into(), id.into()])
+            .await
+    }
+
+    pub async fn set_total_rows(&self, id: &str, total: i64) -> sqlx::Result<()> {
+        self.execute(
+            "UPDATE export_jobs SET total_rows = ? WHERE id = ? AND status = 'Processing'",
+            &[total.into(), id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Records progress; returns false when the job is no longer
+    /// Processing (cancelled from elsewhere): the run should stop.
+    pub async fn progress(&self, id: &str, rows: i64, bytes: i64) -> sqlx::Result<bool> {
+        let changed = self
+            .execute(
+                "UPDATE export_jobs SET rows_written = ?, bytes_written = ?, updated_at = ? \
+                 WHERE id = ? AND status = 'Processing'",
+                &[rows.into(), bytes.into(), now_micros().into(), id.into()],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Processing -> Completed with its file. False when the job was
+    /// cancelled meanwhile (the caller then deletes the file).
+    pub async fn complete(&self, id: &str, file: &FileRecord) -> sqlx::Result<bool> {
+        let now = now_micros();
+        let changed = self
+            .execute(
+                "UPDATE export_jobs SET status = 'Completed', finished_at = ?, updated_at = ?, \
+                 error = NULL, rows_written = ?, bytes_written = ?, total_rows = ?, file_key = ?, \
+                 file_name = ?, content_type = ?, file_size = ?, file_rows = ?, sha256 = ?, \
+                 plugin_name = ?, plugin_version = ?, expires_at = ? \
+                 WHERE id = ? AND status = 'Processing'",
+                &[
+                    now.into(),
+                    now.into(),
+                    file.rows.into(),
+                    file.size.into(),
+                    file.rows.into(),
+                    file.key.as_str().into(),
+                    file.name.as_str().into(),
+                    file.content_type.as_str().into(),
+                    file.size.into(),
+                    file.rows.into(),
+                    file.sha256.as_str().into(),
+                    file.plugin_name.as_str().into(),
+                    file.plugin_version.as_str().into(),
+                    file.expires_at.into(),
+                    id.into(),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Processing -> Failed, for good.
+    pub async fn fail(&self, id: &str, error: &str) -> sqlx::Result<bool> {
+        let now = now_micros();
+        let changed = self
+            .execute(
+                "UPDATE export_jobs SET status = 'Failed', error = ?, finished_at = ?, updated_at = ? \
+                 WHERE id = ? AND status IN ('Pending', 'Processing')",
+                &[error.into(), now.into(), now.into(), id.into()],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Processing -> Pending after a transient failure; the error stays
+    /// visible until the next attempt succeeds.
+    pub async fn retry_later(&self, id: &str, error: &str) -> sqlx::Result<bool> {
+        let changed = self
+            .execute(
+                "UPDATE export_jobs SET status = 'Pending', error = ?, updated_at = ? \
+                 WHERE id = ? AND status = 'Processing'",
+                &[error.into(), now_micros().into(), id.into()],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Pending or Processing -> Cancelled.
+    pub async fn cancel(&self, id: &str) -> sqlx::Result<bool> {
+        let now = now_micros();
+        let changed = self
+            .execute(
+                "UPDATE export_jobs SET status = 'Cancelled', finished_at = ?, updated_at = ? \
+                 WHERE id = ? AND status IN ('Pending', 'Processing')",
+                &[now.into(), now.into(), id.into()],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Completed -> Expired (file deleted by retention or by its owner).
+    pub async fn expire(&self, id: &str) -> sqlx::Result<bool> {
+        let changed = self
+            .execute(
+                "UPDATE export_jobs SET status = 'Expired', updated_at = ? \
+                 WHERE id = ? AND status = 'Completed'",
+                &[now_micros().into(), id.into()],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Completed jobs whose file is past its expiry.
+    pub async fn expired(&self, now: i64, limit: i64) -> sqlx::Result<Vec<JobRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM export_jobs WHERE status = 'Completed' AND expires_at <= ? \
+             ORDER BY expires_at LIMIT ?"
+        );
+        self.fetch_all(&sql, &[now.into(), limit.into()]).await
+    }
+
+    /// Jobs per status, for the metrics endpoint.
+    pub async fn count_by_status(&self) -> sqlx::Result<Vec<(String, i64)>> {
+        const SQL: &str = "SELECT status, COUNT(*) FROM export_jobs GROUP BY status";
+        match &self.db {
+            Database::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+            Database::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+        }
+    }
+
+    /// A cheap round trip, for readiness.
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        match &self.db {
+            Database::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Database::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+        }
+    }
+}

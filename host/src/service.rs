@@ -1,0 +1,198 @@
+//! The service assembled: database, queue, blob store, plugins, API server,
+//! worker and retention sweeper, with one shutdown for all.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{AppState, Shared, router};
+use crate::auth::{TokenKeys, load_or_create_secret};
+use crate::blob::{BlobStore, LinkSigner};
+use crate::config::{Config, Secret};
+use crate::db::Database;
+use crate::formats::FormatRegistry;
+use crate::jobs::runner::RunnerSettings;
+use crate::jobs::sweeper::run_sweeper;
+use crate::jobs::worker::{WorkerSettings, run_worker};
+use crate::jobs::{ExportQueue, JobRepo, JobRunner, RunningJobs};
+use crate::metrics::Metrics;
+use crate::plugins::{PluginEngine, RuntimeConfig};
+
+/// Exports the API may stream directly at once, beyond the worker's.
+const DIRECT_EXPORTS: u32 = 8;
+
+/// A started service.
+pub struct RunningService {
+    pub local_addr: SocketAddr,
+    pub public_url: String,
+    pub state: AppState,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    worker: Option<JoinHandle<anyhow::Result<()>>>,
+    sweeper: JoinHandle<()>,
+}
+
+/// The HS256 secret: configured, or generated once under the data directory.
+pub fn service_secret(config: &Config) -> anyhow::Result<Secret> {
+    match &config.jwt_secret {
+        Some(secret) => Ok(secret.clone()),
+        None => load_or_create_secret(&config.data_dir),
+    }
+}
+
+/// Opens the configured database and applies our migrations.
+pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    let db = Database::connect(&config.database_url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// Starts everything; returns once the API is listening.
+pub async fn start(config: Config) -> anyhow::Result<RunningService> {
+    let config = Arc::new(config);
+    let db = open_database(&config).await?;
+    let (queue, wakeups) = ExportQueue::open(&db).await?;
+    let secret = service_secret(&config)?;
+    let keys = match &config.jwt_public_key_file {
+        Some(path) => TokenKeys::from_public_key_file(path)?,
+        None => TokenKeys::from_secret(&secret),
+    };
+    let links = LinkSigner::new(&secret);
+    let blobs = BlobStore::open(&config.blob_url)?;
+    let formats = load_formats(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local_addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let repo = JobRepo::new(db.clone());
+    let metrics = Metrics::new();
+    let running = RunningJobs::default();
+    let state = AppState::new(Shared {
+        config: config.clone(),
+        db: db.clone(),
+        repo: repo.clone(),
+        queue: queue.clone(),
+        blobs: blobs.clone(),
+        formats: formats.clone(),
+        keys,
+        links,
+        metrics: metrics.clone(),
+        running: running.clone(),
+        public_url: public_url.clone(),
+    });
+
+    let shutdown = CancellationToken::new();
+    let server = {
+        let app = router(state.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        })
+    };
+    let worker = config.run_worker.then(|| {
+        let runner = Arc::new(JobRunner {
+            repo: repo.clone(),
+            queue: queue.clone(),
+            blobs: blobs.clone(),
+            formats,
+            metrics,
+            running,
+            settings: RunnerSettings {
+                retention: config.retention,
+                retry_base: config.retry_base,
+                retry_max: config.retry_max,
+                ..RunnerSettings::default()
+            },
+        });
+        let settings = WorkerSettings {
+            concurrency: config.worker_concurrency,
+            poll_interval: config.poll_interval,
+            shutdown_timeout: config.shutdown_timeout,
+        };
+        let stop = shutdown.clone();
+        tokio::spawn(run_worker(queue, wakeups, runner, settings, async move {
+            stop.cancelled().await
+        }))
+    });
+    let sweeper = tokio::spawn(run_sweeper(
+        repo,
+        blobs.clone(),
+        config.sweep_interval,
+        shutdown.clone(),
+    ));
+    tracing::info!(%local_addr, database = %crate::db::redact(&config.database_url), blobs = %blobs.url(),
+        worker = config.run_worker, "exporter started");
+    Ok(RunningService {
+        local_addr,
+        public_url,
+        state,
+        shutdown,
+        server,
+        worker,
+        sweeper,
+    })
+}
+
+/// Loads and precompiles the plugins off the async threads.
+async fn load_formats(config: &Config) -> anyhow::Result<FormatRegistry> {
+    let cache_dir = config.data_dir.join("plugin-cache");
+    std::fs::create_dir_all(&cache_dir)
+        .with_context(|| format!("creating {}", cache_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // Artifacts are native code: only this user may plant them.
+        std::fs::set_permissions(&cache_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let runtime = RuntimeConfig {
+        cache_dir: Some(cache_dir),
+        max_concurrent_exports: config.worker_concurrency as u32 + DIRECT_EXPORTS,
+        ..RuntimeConfig::default()
+    };
+    let dir = config.plugins_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let engine = PluginEngine::new(runtime)?;
+        FormatRegistry::load_dir(&engine, &dir)
+    })
+    .await
+    .context("loading plugins")?
+}
+
+impl RunningService {
+    /// Stops accepting requests, lets running exports finish (up to the
+    /// shutdown timeout) and waits for everything to stop.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let timeout = self.state.config.shutdown_timeout + std::time::Duration::from_secs(5);
+        let server = tokio::time::timeout(timeout, self.server).await;
+        if let Some(worker) = self.worker {
+            match worker.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %format!("{e:#}"), "worker stopped with an error")
+                }
+                Err(e) => tracing::warn!(error = %e, "worker task failed"),
+            }
+        }
+        let _ = self.sweeper.await;
+        match server {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return Err(e).context("the API server failed"),
+            Ok(Err(e)) => anyhow::bail!("the API server task failed: {e}"),
+            Err(_) => tracing::warn!("open connections did not close in time"),
+        }
+        self.state.db.close().await;
+        Ok(())
+    }
+}
