@@ -15,19 +15,26 @@ use crate::pipeline::run_export;
 use crate::plugins::{ExportContext, WriteSink};
 use crate::source::{DataType, ExportQuery, demo};
 
-/// The embedded default: a SQLite file under ./data.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/exporter.db";
-
 #[derive(Debug, clap::Args)]
 pub struct DatabaseArgs {
-    /// sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
-    #[arg(long, env = "EXPORTER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    database_url: String,
+    /// sqlite://PATH (created if missing) or postgres://USER@HOST/DB;
+    /// default: the configured database (EXPORTER_DATABASE_URL, the
+    /// configuration file, or sqlite://data/exporter.db).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 impl DatabaseArgs {
+    /// The URL: the flag, else the service configuration's.
+    fn url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => Ok(crate::config::Config::load(None)?.database_url),
+        }
+    }
+
     async fn open(&self) -> anyhow::Result<Database> {
-        let db = Database::connect(&self.database_url).await?;
+        let db = Database::connect(&self.url()?).await?;
         db.migrate().await?;
         Ok(db)
     }
@@ -87,7 +94,7 @@ fn parse_day(text: &str) -> Result<i32, String> {
     time::parse_date(text).ok_or_else(|| format!("{text:?} is not a date (YYYY-MM-DD)"))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -97,10 +104,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let db = args.database.open().await?;
-        println!(
-            "migrated {}",
-            crate::db::redact(&args.database.database_url)
-        );
+        if db.engine() == crate::db::Engine::Sqlite {
+            // The job queue's tables, from apalis's own migrations.
+            crate::jobs::ExportQueue::open(&db).await?;
+        }
+        println!("migrated {}", crate::db::redact(&args.database.url()?));
         db.close().await;
         Ok(ExitCode::SUCCESS)
     })
@@ -198,6 +206,7 @@ fn dataset_export(args: DatasetExportArgs) -> anyhow::Result<ExitCode> {
             context,
             Box::new(sink),
             DEFAULT_BATCH_ROWS,
+            None,
         )
         .await?;
         temp.persist(&args.out)

@@ -1,9 +1,12 @@
 //! The `exporter` command line, one file per command.
 
 mod data;
+mod export;
 mod plugin_check;
 mod plugin_info;
 mod plugin_run;
+mod serve;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +27,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the service: REST API and an export worker.
+    Serve(serve::ServeArgs),
+    /// Print a bearer token for an existing user.
+    Token(token::TokenArgs),
+    /// Export through a running service: create a job, follow it, download
+    /// and verify the file.
+    Export(export::ExportArgs),
     /// Work with formatter plugins: try one on rows, certify it.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -49,13 +59,20 @@ enum PluginCommand {
 impl Cli {
     /// Quiet by default: commands print their own results.
     pub fn default_log_filter(&self) -> &'static str {
-        "warn"
+        match self.command {
+            // A service reports what it does.
+            Command::Serve(_) => "info,sqlx=warn,apalis=warn,tower_http=warn",
+            _ => "warn",
+        }
     }
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token::run(args),
+        Command::Export(args) => export::run(args),
         Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(args),
         Command::Plugin(PluginCommand::Info(args)) => plugin_info::run(args),

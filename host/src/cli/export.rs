@@ -1,0 +1,225 @@
+//! `exporter export`: a client of the API. Creates a job, follows its
+//! progress, downloads the file and checks its sha256.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::data::runtime;
+use super::{human_bytes, parse_option};
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The API's base URL.
+    #[arg(long, env = "EXPORTER_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A bearer token (`exporter token --user EMAIL`).
+    #[arg(long, env = "EXPORTER_TOKEN", hide_env_values = true)]
+    token: String,
+    /// sessions, users or analytics.
+    #[arg(long)]
+    data_type: String,
+    /// csv, json, ndjson, ... (see GET /api/formats).
+    #[arg(long)]
+    format: String,
+    /// First day, YYYY-MM-DD.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD, inclusive.
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long)]
+    user_id: Option<String>,
+    /// SuperAdmins only.
+    #[arg(long)]
+    organization_id: Option<String>,
+    /// A column to export, in order; repeat.
+    #[arg(long = "column")]
+    columns: Vec<String>,
+    /// A format option, key=value; repeat.
+    #[arg(long = "option", short = 'O', value_parser = parse_option)]
+    options: Vec<(String, String)>,
+    /// Where to write the file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(export(args))
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()?;
+    let base = args.url.trim_end_matches('/').to_owned();
+    let auth = format!("Bearer {}", args.token);
+
+    let mut body = json!({ "dataType": args.data_type, "format": args.format });
+    if args.from.is_some() || args.to.is_some() {
+        body["dateRange"] = json!({ "from": args.from, "to": args.to });
+    }
+    let mut filters = serde_json::Map::new();
+    if let Some(user) = &args.user_id {
+        filters.insert("userId".into(), json!(user));
+    }
+    if let Some(org) = &args.organization_id {
+        filters.insert("organizationId".into(), json!(org));
+    }
+    if !filters.is_empty() {
+        body["filters"] = Value::Object(filters);
+    }
+    if !args.columns.is_empty() {
+        body["columns"] = json!(args.columns);
+    }
+    if !args.options.is_empty() {
+        body["options"] = Value::Object(
+            args.options
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect(),
+        );
+    }
+
+    // One key for every try: a create retried after a network error
+    // returns the job the first try made.
+    let key = ulid::Ulid::generate().to_string();
+    let mut tries = 0;
+    let job: Value = loop {
+        tries += 1;
+        let sent = client
+            .post(format!("{base}/api/export-jobs"))
+            .header("Authorization", &auth)
+            .header("Idempotency-Key", &key)
+            .json(&body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) => break checked(response).await?.json().await?,
+            Err(e) if tries < 3 && (e.is_connect() || e.is_timeout()) => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("reaching {base}")),
+        }
+    };
+    let id = job["id"]
+        .as_str()
+        .context("the server returned a job without an id")?
+        .to_owned();
+    eprintln!("Job {id} created.");
+
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:12} [{bar:30}] {pos}/{len} rows ({percent}%)")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let job = loop {
+        let job: Value = checked(
+            client
+                .get(format!("{base}/api/export-jobs/{id}"))
+                .header("Authorization", &auth)
+                .send()
+                .await
+                .with_context(|| format!("polling {base}"))?,
+        )
+        .await?
+        .json()
+        .await?;
+        let status = job["status"].as_str().unwrap_or_default().to_owned();
+        let progress = &job["progress"];
+        if let Some(total) = progress["totalRows"].as_u64() {
+            bar.set_length(total);
+        }
+        bar.set_position(progress["rowsWritten"].as_u64().unwrap_or(0));
+        bar.set_message(status.clone());
+        match status.as_str() {
+            "Pending" | "Processing" => tokio::time::sleep(Duration::from_millis(250)).await,
+            "Completed" => break job,
+            _ => {
+                bar.abandon();
+                let error = job["error"].as_str().unwrap_or("no reason given");
+                anyhow::bail!("the export ended {status}: {error}");
+            }
+        }
+    };
+    bar.finish_and_clear();
+
+    let expected = job["file"]["sha256"]
+        .as_str()
+        .context("the job has no file checksum")?
+        .to_owned();
+    let size = job["file"]["size"].as_u64().unwrap_or(0);
+    let response = checked(
+        client
+            .get(format!("{base}/api/export-jobs/{id}/download"))
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .with_context(|| format!("downloading from {base}"))?,
+    )
+    .await?;
+    let dir = args
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut temp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "downloading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.context("the download was interrupted")?;
+        hasher.update(&chunk);
+        temp.write_all(&chunk)?;
+        written += chunk.len() as u64;
+        bar.set_position(written);
+    }
+    bar.finish_and_clear();
+    let actual = hex::encode(hasher.finalize());
+    anyhow::ensure!(
+        actual == expected,
+        "the downloaded file is corrupt: sha256 {actual}, the server says {expected}"
+    );
+    temp.as_file().sync_all()?;
+    temp.persist(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "{}: {} rows, {}, sha256 {actual} verified",
+        args.out.display(),
+        job["file"]["rows"].as_u64().unwrap_or(0),
+        human_bytes(written)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The response, or an error carrying the server's problem detail.
+async fn checked(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let detail = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|p| p["detail"].as_str().map(str::to_owned))
+        .unwrap_or(text);
+    anyhow::bail!("the server answered {status}: {detail}")
+}

@@ -1,0 +1,39 @@
+//! `exporter token --user EMAIL`: a bearer token for an existing user.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::data::runtime;
+use crate::auth::{TokenKeys, find_user};
+use crate::config::{Config, parse_duration};
+use crate::service::{open_database, service_secret};
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The user's email.
+    #[arg(long)]
+    user: String,
+    /// How long the token is valid: 30m, 1h, 7d...
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    ttl: std::time::Duration,
+    /// A TOML configuration file (also EXPORTER_CONFIG).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+pub fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(args.config.as_deref())?;
+    anyhow::ensure!(
+        config.jwt_public_key_file.is_none(),
+        "tokens are issued by the configured identity provider (jwt_public_key_file is set)"
+    );
+    let token = runtime()?.block_on(async {
+        let db = open_database(&config).await?;
+        let caller = find_user(&db, &args.user).await;
+        db.close().await;
+        let keys = TokenKeys::from_secret(&service_secret(&config)?);
+        Ok::<_, anyhow::Error>(keys.issue(&caller?, Some(&args.user), args.ttl)?)
+    })?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
