@@ -143,6 +143,8 @@ pub fn python_read(format: &str, bytes: &[u8], options: &[&str]) -> serde_json::
     serde_json::from_slice(&output.stdout).expect("reader prints JSON")
 }
 
+pub mod service;
+
 /// A database of each engine for a test, created fresh and dropped after.
 pub mod databases {
     use exporter::db::Database;

@@ -1,0 +1,164 @@
+//! `exporter serve`, `exporter token` and `exporter export` as a newcomer
+//! runs them: real processes, the embedded defaults in a temporary
+//! directory, a graceful stop on SIGTERM.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
+fn command(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_exporter"));
+    command
+        .env("EXPORTER_PLUGINS_DIR", target_dir().join("plugins"))
+        .env("EXPORTER_DATA_DIR", data_dir)
+        .env_remove("EXPORTER_DATABASE_URL")
+        .env_remove("EXPORTER_BLOB_URL")
+        .env_remove("EXPORTER_JWT_SECRET");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("the exporter binary runs")
+}
+
+/// Starts `exporter serve --demo` on a free port; returns it, its URL and
+/// what it printed before listening.
+fn serve(data_dir: &Path) -> (Child, String, String) {
+    let mut child = command(data_dir)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut before = String::new();
+    let url = loop {
+        let line = lines.next().expect("serve prints its address").unwrap();
+        if let Some(url) = line.strip_prefix("Exporter is listening on ") {
+            break url.trim().to_owned();
+        }
+        before.push_str(&line);
+        before.push('\n');
+        assert!(Instant::now() < deadline, "serve did not start");
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url, before)
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: sending SIGTERM to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_token_and_export_work_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, url, banner) = serve(dir.path());
+    assert!(banner.contains("Seeded the demo"), "{banner}");
+
+    let token =
+        run(command(dir.path()).args(["token", "--user", "admin@acme.test", "--ttl", "10m"]));
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+
+    let out = dir.path().join("sessions.csv");
+    let export = run(command(dir.path())
+        .env("EXPORTER_URL", &url)
+        .env("EXPORTER_TOKEN", &token)
+        .args([
+            "export",
+            "--data-type",
+            "sessions",
+            "--format",
+            "csv",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-31",
+        ])
+        .arg("--out")
+        .arg(&out));
+    let stdout = String::from_utf8_lossy(&export.stdout);
+    assert!(
+        export.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    assert!(stdout.contains("verified"), "{stdout}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.starts_with("id,user_id,user_email,started_at"),
+        "{}",
+        &text[..80.min(text.len())]
+    );
+
+    // Failure: the server's message, a non-zero exit, no file.
+    let bad = dir.path().join("bad.csv");
+    let failed = run(command(dir.path())
+        .env("EXPORTER_URL", &url)
+        .env("EXPORTER_TOKEN", &token)
+        .args(["export", "--data-type", "sessions", "--format", "docx"])
+        .arg("--out")
+        .arg(&bad));
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("422") && stderr.contains("docx"),
+        "{stderr}"
+    );
+    assert!(!bad.exists());
+
+    // Unknown users get a one-line error.
+    let nobody = run(command(dir.path()).args(["token", "--user", "nobody@acme.test"]));
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).starts_with("error: no user"));
+
+    stop(server);
+
+    // A second start does not seed the demo twice.
+    let (server, _, banner) = serve(dir.path());
+    assert!(banner.contains("already there"), "{banner}");
+    stop(server);
+}
+
+#[test]
+fn bad_configuration_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(command(dir.path())
+        .env("EXPORTER_RETENTOIN", "1h")
+        .args(["serve"]));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("retentoin"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}

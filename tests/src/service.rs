@@ -1,0 +1,178 @@
+//! The real service for API tests: SQLite file, local blob store and the
+//! built plugins in a temporary directory, listening on port 0, seeded with
+//! the demo data.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use exporter::auth::{TokenKeys, find_user};
+use exporter::config::{Config, Secret};
+use exporter::service::{RunningService, open_database, start};
+use exporter::source::demo;
+use serde_json::Value;
+
+pub const SECRET: &str = "test-secret-not-for-production";
+
+pub struct TestService {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    pub blobs_dir: PathBuf,
+    service: Option<RunningService>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestService {
+    /// Seeded with the default demo size.
+    pub async fn start() -> Self {
+        Self::start_with(300, |_| {}).await
+    }
+
+    /// `rows` demo sessions; `adjust` changes the configuration first.
+    pub async fn start_with(rows: u64, adjust: impl FnOnce(&mut Config)) -> Self {
+        crate::init_tracing();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs_dir = dir.path().join("blobs");
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            database_url: format!("sqlite://{}", dir.path().join("exporter.db").display()),
+            blob_url: format!("file://{}", blobs_dir.display()),
+            listen: "127.0.0.1:0".parse().expect("address"),
+            jwt_secret: Some(Secret::new(SECRET)),
+            plugins_dir: crate::target_dir().join("plugins"),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let db = open_database(&config).await.expect("database");
+        demo::seed(&db, rows).await.expect("demo data");
+        db.close().await;
+        let service = start(config.clone()).await.expect("service starts");
+        Self {
+            url: service.public_url.clone(),
+            client: reqwest::Client::new(),
+            config,
+            blobs_dir,
+            service: Some(service),
+            _dir: dir,
+        }
+    }
+
+    /// A bearer token for a demo account.
+    pub async fn token(&self, email: &str) -> String {
+        let db = open_database(&self.config).await.expect("database");
+        let caller = find_user(&db, email).await.expect("demo user");
+        db.close().await;
+        TokenKeys::from_secret(&Secret::new(SECRET))
+            .issue(&caller, Some(email), Duration::from_secs(3600))
+            .expect("token")
+    }
+
+    pub fn get(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+    }
+
+    pub fn post(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+    }
+
+    pub fn delete(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(token)
+    }
+
+    /// Creates a job and returns its JSON (asserting 202).
+    pub async fn create(&self, token: &str, body: Value) -> Value {
+        let response = self
+            .post(token, "/api/export-jobs")
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, 202, "create {body}: {text}");
+        serde_json::from_str(&text).expect("job JSON")
+    }
+
+    /// Polls a job until it is no longer Pending or Processing.
+    pub async fn wait(&self, token: &str, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let job: Value = self
+                .get(token, &format!("/api/export-jobs/{id}"))
+                .send()
+                .await
+                .expect("poll")
+                .json()
+                .await
+                .expect("job JSON");
+            match job["status"].as_str() {
+                Some("Pending" | "Processing") => {
+                    assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                _ => return job,
+            }
+        }
+    }
+
+    /// Polls a job until `status` (or fails after 30 s).
+    pub async fn wait_for(&self, token: &str, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let job: Value = self
+                .get(token, &format!("/api/export-jobs/{id}"))
+                .send()
+                .await
+                .expect("poll")
+                .json()
+                .await
+                .expect("job JSON");
+            if job["status"] == status {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} never became {status}: {job}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Files under the blob directory (relative paths), staging files included.
+    pub fn blob_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.blobs_dir.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push(
+                        path.strip_prefix(&self.blobs_dir)
+                            .unwrap()
+                            .display()
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(service) = self.service.take() {
+            service.shutdown().await.expect("clean shutdown");
+        }
+    }
+}

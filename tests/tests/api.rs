@@ -1,0 +1,1069 @@
+//! The job service end to end: the real app on port 0 with a SQLite file,
+//! a local blob store and the real plugins; files read back by Python.
+
+use exporter::blob::LinkSigner;
+use exporter::config::Secret;
+use exporter_tests::python_read;
+use exporter_tests::service::{SECRET, TestService};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+const ADMIN: &str = "admin@acme.test";
+const MANAGER: &str = "manager@acme.test";
+const MEMBER: &str = "member@acme.test";
+const SUPER: &str = "super@exporter.test";
+const GLOBEX_ADMIN: &str = "admin@globex.test";
+const GLOBEX_MANAGER: &str = "manager@globex.test";
+
+fn january(data_type: &str, format: &str) -> Value {
+    json!({"dataType": data_type, "format": format, "dateRange": {"from": "2026-01-01", "to": "2026-03-31"}})
+}
+
+async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "{:?}", response.headers());
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "errors are RFC 9457 problems"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:exporter:problem:")
+    );
+    body
+}
+
+async fn download(service: &TestService, token: &str, id: &str) -> Vec<u8> {
+    let response = service
+        .get(token, &format!("/api/export-jobs/{id}/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn every_dataset_and_format_completes_and_reads_back() {
+    let service = TestService::start().await;
+    let token = service.token(ADMIN).await;
+    for data_type in ["sessions", "users", "analytics"] {
+        for format in ["csv", "json", "ndjson"] {
+            let created = service.create(&token, january(data_type, format)).await;
+            assert_eq!(created["status"], "Pending");
+            let id = created["id"].as_str().unwrap();
+            let job = service.wait(&token, id).await;
+            assert_eq!(job["status"], "Completed", "{job}");
+            let file = &job["file"];
+            assert_eq!(file["plugin"]["name"], format);
+            assert!(!file["plugin"]["version"].as_str().unwrap().is_empty());
+            assert_eq!(job["progress"]["percent"], 100.0);
+            assert_eq!(job["progress"]["totalRows"], file["rows"]);
+
+            let bytes = download(&service, &token, id).await;
+            assert_eq!(bytes.len() as u64, file["size"].as_u64().unwrap());
+            assert_eq!(hex::encode(Sha256::digest(&bytes)), file["sha256"]);
+            // The signed link needs no token and serves the same bytes.
+            let url = job["downloadUrl"].as_str().unwrap();
+            let linked = service.client.get(url).send().await.unwrap();
+            assert_eq!(linked.status(), 200);
+            assert_eq!(linked.bytes().await.unwrap().to_vec(), bytes);
+
+            let parsed = python_read(format, &bytes, &[]);
+            let rows = file["rows"].as_u64().unwrap() as usize;
+            let read_rows = match format {
+                "csv" => parsed.as_array().unwrap().len() - 1,
+                _ => parsed.as_array().unwrap().len(),
+            };
+            assert_eq!(read_rows, rows, "{data_type}.{format}");
+            assert!(rows > 0, "the demo has {data_type} in the range");
+        }
+    }
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn csv_and_json_carry_the_same_rows() {
+    let service = TestService::start().await;
+    let token = service.token(ADMIN).await;
+    let mut body = january("sessions", "csv");
+    body["columns"] = json!(["id", "user_email", "device", "pages_viewed"]);
+    let csv_job = service.create(&token, body.clone()).await;
+    body["format"] = json!("json");
+    let json_job = service.create(&token, body).await;
+    let csv_id = csv_job["id"].as_str().unwrap();
+    let json_id = json_job["id"].as_str().unwrap();
+    service.wait(&token, csv_id).await;
+    service.wait(&token, json_id).await;
+    let csv = python_read("csv", &download(&service, &token, csv_id).await, &[]);
+    let json = python_read("json", &download(&service, &token, json_id).await, &[]);
+    let csv = csv.as_array().unwrap();
+    let json = json.as_array().unwrap();
+    assert_eq!(
+        csv[0],
+        json!(["id", "user_email", "device", "pages_viewed"])
+    );
+    assert_eq!(csv.len() - 1, json.len());
+    for (row, object) in csv[1..].iter().zip(json) {
+        assert_eq!(row[0], object["id"]);
+        assert_eq!(row[1], object["user_email"]);
+        let device = object["device"].as_str().unwrap_or("");
+        assert_eq!(row[2], device);
+        assert_eq!(row[3].as_str().unwrap(), object["pages_viewed"].to_string());
+    }
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_problems_never_500() {
+    let service = TestService::start().await;
+    let token = service.token(ADMIN).await;
+    let post = |body: &'static str, content_type: &'static str| {
+        service
+            .post(&token, "/api/export-jobs")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    problem(post("{not json", "application/json").await.unwrap(), 400).await;
+    problem(
+        post(r#"{"format":"csv"}"#, "application/json")
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    problem(
+        post(r#"{"dataType":"sessions","format":"csv"}"#, "text/plain")
+            .await
+            .unwrap(),
+        415,
+    )
+    .await;
+    let cases = [
+        (
+            json!({"dataType": "sessions", "format": "csv", "colums": []}),
+            "colums",
+        ),
+        (json!({"dataType": "payroll", "format": "csv"}), "payroll"),
+        (
+            json!({"dataType": "sessions", "format": "docx"}),
+            "csv, json, ndjson",
+        ),
+        (
+            json!({"dataType": "sessions", "format": "csv", "dateRange": {"from": "2026-02-30"}}),
+            "dateRange.from",
+        ),
+        (
+            json!({"dataType": "sessions", "format": "csv", "dateRange": {"from": "2026-02-01", "to": "2026-01-01"}}),
+            "ends before",
+        ),
+        (
+            json!({"dataType": "sessions", "format": "csv", "columns": ["id", "password"]}),
+            "password",
+        ),
+        (
+            json!({"dataType": "sessions", "format": "csv", "options": {"delimiter": "ab"}}),
+            "delimiter",
+        ),
+        (
+            json!({"dataType": "sessions", "format": "csv", "options": {"colour": "red"}}),
+            "colour",
+        ),
+        (json!({"dataType": "sessions", "format": "excel"}), "xlsx"),
+    ];
+    for (body, mentions) in cases {
+        let response = service
+            .post(&token, "/api/export-jobs")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let problem = problem(response, 422).await;
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(mentions), "{body}: {detail}");
+    }
+    let huge = format!(
+        r#"{{"dataType":"sessions","format":"csv","columns":["{}"]}}"#,
+        "x".repeat(100_000)
+    );
+    let response = service
+        .post(&token, "/api/export-jobs")
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    problem(response, 413).await;
+    problem(
+        service
+            .get(&token, "/api/nothing-here")
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    problem(
+        service
+            .client
+            .put(format!("{}/api/export-jobs", service.url))
+            .send()
+            .await
+            .unwrap(),
+        405,
+    )
+    .await;
+    problem(
+        service
+            .get(&token, "/api/export-jobs?limit=0")
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    problem(
+        service
+            .get(&token, "/api/export-jobs?status=Done")
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    problem(
+        service
+            .get(&token, "/api/export-jobs?cursor=zzz")
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    problem(
+        service
+            .get(&token, "/api/export-jobs?sort=id")
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    // Nothing was created by any of that.
+    let list: Value = service
+        .get(&token, "/api/export-jobs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_and_roles_are_enforced() {
+    let service = TestService::start().await;
+    let jobs = format!("{}/api/export-jobs", service.url);
+    let response = service.client.get(&jobs).send().await.unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    problem(response, 401).await;
+    problem(
+        service
+            .client
+            .get(&jobs)
+            .bearer_auth("not.a.token")
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    let forged = exporter::auth::TokenKeys::from_secret(&Secret::new("another secret"))
+        .issue(
+            &exporter::auth::Caller {
+                user_id: "x".into(),
+                organization_id: "y".into(),
+                role: exporter::auth::Role::SuperAdmin,
+            },
+            None,
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+    problem(
+        service
+            .client
+            .get(&jobs)
+            .bearer_auth(forged)
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+
+    let member = service.token(MEMBER).await;
+    let response = service
+        .post(&member, "/api/export-jobs")
+        .json(&january("sessions", "csv"))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 403).await;
+    problem(
+        service
+            .get(&member, "/api/export-jobs")
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+
+    let manager = service.token(MANAGER).await;
+    let problem_body = problem(
+        service
+            .get(&manager, "/api/dataexport/sessions?format=csv")
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    assert!(problem_body["detail"].as_str().unwrap().contains("Admins"));
+    // Managers export their own organization only.
+    let mut other_org = january("sessions", "csv");
+    other_org["filters"] = json!({"organizationId": "someone-else"});
+    problem(
+        service
+            .post(&manager, "/api/export-jobs")
+            .json(&other_org)
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_and_owners_see_only_their_jobs() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let manager = service.token(MANAGER).await;
+    let globex = service.token(GLOBEX_ADMIN).await;
+    let globex_manager = service.token(GLOBEX_MANAGER).await;
+    let superadmin = service.token(SUPER).await;
+
+    let admins = service.create(&admin, january("sessions", "csv")).await;
+    let managers = service.create(&manager, january("users", "json")).await;
+    let globexs = service.create(&globex, january("sessions", "ndjson")).await;
+    let admin_job = admins["id"].as_str().unwrap();
+    let manager_job = managers["id"].as_str().unwrap();
+    let globex_job = globexs["id"].as_str().unwrap();
+    let done = service.wait(&admin, admin_job).await;
+    service.wait(&manager, manager_job).await;
+    service.wait(&globex, globex_job).await;
+
+    // Pinned to the caller's organization.
+    assert_eq!(done["filters"]["organizationId"], admins["organizationId"]);
+    assert_ne!(admins["organizationId"], globexs["organizationId"]);
+
+    // Another tenant's ids reveal nothing: 404 everywhere, as for a
+    // job that never existed.
+    for path in [
+        format!("/api/export-jobs/{admin_job}"),
+        format!("/api/export-jobs/{admin_job}/download"),
+        "/api/export-jobs/01JZZZZZZZZZZZZZZZZZZZZZZZ".to_owned(),
+    ] {
+        problem(service.get(&globex, &path).send().await.unwrap(), 404).await;
+    }
+    problem(
+        service
+            .post(&globex, &format!("/api/export-jobs/{admin_job}/link"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    problem(
+        service
+            .delete(&globex, &format!("/api/export-jobs/{admin_job}"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    // A manager sees their own jobs, not their Admin's; the Admin sees both.
+    problem(
+        service
+            .get(&manager, &format!("/api/export-jobs/{admin_job}"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    assert_eq!(
+        service
+            .get(&admin, &format!("/api/export-jobs/{manager_job}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    problem(
+        service
+            .get(&globex_manager, &format!("/api/export-jobs/{globex_job}"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+
+    let ids = |page: Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = |token: &str, query: &str| {
+        let request = service.get(token, &format!("/api/export-jobs{query}"));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(ids(list(&admin, "").await), vec![manager_job, admin_job]);
+    assert_eq!(ids(list(&manager, "").await), vec![manager_job]);
+    assert_eq!(ids(list(&globex, "").await), vec![globex_job]);
+    assert_eq!(
+        ids(list(&superadmin, "").await),
+        vec![globex_job, manager_job, admin_job]
+    );
+    let acme = admins["organizationId"].as_str().unwrap();
+    assert_eq!(
+        ids(list(&superadmin, &format!("?organizationId={acme}")).await),
+        vec![manager_job, admin_job]
+    );
+    // A list filter cannot reach into another tenant.
+    problem(
+        service
+            .get(&globex, &format!("/api/export-jobs?organizationId={acme}"))
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+
+    // The signed link of one job does not open another.
+    let link = done["downloadUrl"]
+        .as_str()
+        .unwrap()
+        .replace(admin_job, globex_job);
+    problem(service.client.get(link).send().await.unwrap(), 403).await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn idempotent_creates_return_the_same_job() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let send = |token: &str, key: &str, body: Value| {
+        service
+            .post(token, "/api/export-jobs")
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send(&admin, "key-1", january("sessions", "csv"))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 202);
+    let location = first.headers()["location"].to_str().unwrap().to_owned();
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/export-jobs/{}", first["id"].as_str().unwrap())
+    );
+
+    let again = send(&admin, "key-1", january("sessions", "csv"))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+
+    let different = send(&admin, "key-1", january("sessions", "json"))
+        .await
+        .unwrap();
+    let body = problem(different, 422).await;
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("idempotency-key-reused")
+    );
+
+    // Keys belong to their user.
+    let manager = service.token(MANAGER).await;
+    let theirs: Value = send(&manager, "key-1", january("sessions", "csv"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(theirs["id"], first["id"]);
+    problem(
+        send(&admin, "", january("sessions", "csv")).await.unwrap(),
+        400,
+    )
+    .await;
+
+    let list: Value = service
+        .get(&admin, "/api/export-jobs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "one job per key and user: {list}"
+    );
+    service.wait(&admin, first["id"].as_str().unwrap()).await;
+    service.wait(&manager, theirs["id"].as_str().unwrap()).await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn lists_paginate_and_filter() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let mut created = Vec::new();
+    for format in ["csv", "json", "csv", "ndjson", "csv"] {
+        let job = service.create(&admin, january("users", format)).await;
+        created.push(job["id"].as_str().unwrap().to_owned());
+    }
+    for id in &created {
+        service.wait(&admin, id).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("/api/export-jobs?limit=2&cursor={c}"),
+            None => "/api/export-jobs?limit=2".to_owned(),
+        };
+        let page: Value = service
+            .get(&admin, &query)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|j| j["id"].as_str().unwrap().to_owned()));
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    created.reverse();
+    assert_eq!(seen, created, "every job once, newest first");
+
+    let count = |query: &'static str| {
+        let request = service.get(&admin, query);
+        async move {
+            let page: Value = request.send().await.unwrap().json().await.unwrap();
+            page["items"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count("/api/export-jobs?format=csv").await, 3);
+    assert_eq!(
+        count("/api/export-jobs?format=ndjson&status=Completed").await,
+        1
+    );
+    assert_eq!(count("/api/export-jobs?status=Failed").await, 0);
+    assert_eq!(count("/api/export-jobs?dataType=sessions").await, 0);
+    assert_eq!(
+        count("/api/export-jobs?createdFrom=2000-01-01&createdTo=2999-12-31").await,
+        5
+    );
+    assert_eq!(count("/api/export-jobs?createdTo=2000-01-01").await, 0);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn downloads_support_ranges_and_name_the_file() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let job = service.create(&admin, january("sessions", "csv")).await;
+    let id = job["id"].as_str().unwrap();
+    service.wait(&admin, id).await;
+    let whole = download(&service, &admin, id).await;
+    let path = format!("/api/export-jobs/{id}/download");
+
+    let response = service.get(&admin, &path).send().await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(
+        response.headers()["content-length"],
+        whole.len().to_string().as_str()
+    );
+    assert_eq!(response.headers()["accept-ranges"], "bytes");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"sessions_2026-01-01_2026-03-31.csv\"; filename*=UTF-8''sessions_2026-01-01_2026-03-31.csv"
+    );
+
+    let ranged = service
+        .get(&admin, &path)
+        .header("Range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(
+        ranged.headers()["content-range"],
+        format!("bytes 10-19/{}", whole.len()).as_str()
+    );
+    assert_eq!(
+        ranged.bytes().await.unwrap().to_vec(),
+        whole[10..20].to_vec()
+    );
+    let tail = service
+        .get(&admin, &path)
+        .header("Range", "bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 206);
+    assert_eq!(
+        tail.bytes().await.unwrap().to_vec(),
+        whole[whole.len() - 5..].to_vec()
+    );
+    let beyond = service
+        .get(&admin, &path)
+        .header("Range", format!("bytes={}-", whole.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        beyond.headers()["content-range"],
+        format!("bytes */{}", whole.len()).as_str()
+    );
+    problem(beyond, 416).await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn signed_links_expire_and_refuse_tampering() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let job = service.create(&admin, january("users", "csv")).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    // Not finished yet: no link, and asking for one is a conflict.
+    let pending: Value = service
+        .get(&admin, &format!("/api/export-jobs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    if pending["status"] != "Completed" {
+        assert!(pending.get("downloadUrl").is_none());
+    }
+    let job = service.wait(&admin, &id).await;
+    let url = job["downloadUrl"].as_str().unwrap().to_owned();
+
+    let last = if url.ends_with('0') { '1' } else { '0' };
+    let tampered = format!("{}{last}", &url[..url.len() - 1]);
+    let body = problem(service.client.get(&tampered).send().await.unwrap(), 403).await;
+    assert!(body["type"].as_str().unwrap().ends_with("invalid-link"));
+    let stretched = url.replace("expires=", "expires=9");
+    problem(service.client.get(&stretched).send().await.unwrap(), 403).await;
+
+    let signer = LinkSigner::new(&Secret::new(SECRET));
+    let past = 1_000_000_000u64;
+    let expired = format!(
+        "{}/api/files/{id}?expires={past}&sig={}",
+        service.url,
+        signer.sign(&id, past)
+    );
+    let body = problem(service.client.get(&expired).send().await.unwrap(), 403).await;
+    assert!(body["type"].as_str().unwrap().ends_with("link-expired"));
+
+    let fresh: Value = service
+        .post(&admin, &format!("/api/export-jobs/{id}/link"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = service
+        .client
+        .get(fresh["downloadUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.unwrap().to_vec(),
+        download(&service, &admin, &id).await
+    );
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_running_export_leaves_no_file() {
+    let service = TestService::start_with(60_000, |_| {}).await;
+    let admin = service.token(ADMIN).await;
+    let job = service
+        .create(&admin, json!({"dataType": "analytics", "format": "json"}))
+        .await;
+    let id = job["id"].as_str().unwrap();
+    service.wait_for(&admin, id, "Processing").await;
+    let response = service
+        .delete(&admin, &format!("/api/export-jobs/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cancelled: Value = response.json().await.unwrap();
+    assert_eq!(cancelled["status"], "Cancelled");
+    // The worker stops at its next batch and aborts the upload.
+    for _ in 0..100 {
+        if service.blob_files().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(service.blob_files(), Vec::<String>::new());
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let after = service.wait(&admin, id).await;
+    assert_eq!(after["status"], "Cancelled", "{after}");
+    assert!(after.get("file").is_none());
+    problem(
+        service
+            .get(&admin, &format!("/api/export-jobs/{id}/download"))
+            .send()
+            .await
+            .unwrap(),
+        409,
+    )
+    .await;
+
+    // The worker is free for the next job.
+    let next = service.create(&admin, january("users", "csv")).await;
+    let next = service.wait(&admin, next["id"].as_str().unwrap()).await;
+    assert_eq!(next["status"], "Completed");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_and_expiring_remove_files() {
+    let service = TestService::start_with(300, |config| {
+        config.retention = std::time::Duration::from_secs(2);
+        config.sweep_interval = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let admin = service.token(ADMIN).await;
+    let first = service.create(&admin, january("users", "csv")).await;
+    let first = service.wait(&admin, first["id"].as_str().unwrap()).await;
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(service.blob_files().len(), 1);
+    let deleted: Value = service
+        .delete(&admin, &format!("/api/export-jobs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deleted["status"], "Expired");
+    assert_eq!(service.blob_files(), Vec::<String>::new());
+    problem(
+        service
+            .get(&admin, &format!("/api/export-jobs/{id}/download"))
+            .send()
+            .await
+            .unwrap(),
+        410,
+    )
+    .await;
+    problem(
+        service
+            .client
+            .get(first["downloadUrl"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap(),
+        410,
+    )
+    .await;
+
+    // Retention: the sweeper deletes the file once it expires.
+    let second = service.create(&admin, january("users", "json")).await;
+    let second_id = second["id"].as_str().unwrap();
+    service.wait(&admin, second_id).await;
+    assert_eq!(service.blob_files().len(), 1);
+    let expired = service.wait_for(&admin, second_id, "Expired").await;
+    assert!(expired.get("downloadUrl").is_none());
+    assert_eq!(service.blob_files(), Vec::<String>::new());
+    problem(
+        service
+            .post(&admin, &format!("/api/export-jobs/{second_id}/link"))
+            .send()
+            .await
+            .unwrap(),
+        410,
+    )
+    .await;
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn direct_exports_and_the_dashboard_stream_through_plugins() {
+    let service = TestService::start_with(300, |config| config.sync_export_max_rows = 250).await;
+    let admin = service.token(ADMIN).await;
+    let response = service
+        .get(&admin, "/api/dataexport/users?format=csv&columns=id,email")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let total: usize = response.headers()["x-total-rows"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rows = python_read("csv", &response.bytes().await.unwrap(), &[]);
+    assert_eq!(rows[0], json!(["id", "email"]));
+    assert_eq!(rows.as_array().unwrap().len() - 1, total);
+
+    // Over the cap: a job is the way.
+    let body = problem(
+        service
+            .get(&admin, "/api/dataexport/analytics?format=json")
+            .send()
+            .await
+            .unwrap(),
+        413,
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/api/export-jobs")
+    );
+    problem(
+        service
+            .get(&admin, "/api/dataexport/payroll?format=csv")
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    problem(
+        service
+            .get(&admin, "/api/dataexport/users?format=pptx")
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+
+    // The dashboard's sessions add up to the sessions export.
+    let dashboard = service
+        .get(
+            &admin,
+            "/api/admindashboard/export?format=json&from=2026-01-01&to=2026-01-31",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dashboard.status(), 200);
+    let days = python_read("json", &dashboard.bytes().await.unwrap(), &[]);
+    let days = days.as_array().unwrap();
+    assert!(!days.is_empty());
+    let dashboard_sessions: i64 = days.iter().map(|d| d["sessions"].as_i64().unwrap()).sum();
+    assert!(
+        days.iter().all(|d| d["organization"] == "acme"),
+        "pinned to the Admin's organization"
+    );
+    let sessions = service
+        .get(
+            &admin,
+            "/api/dataexport/sessions?format=ndjson&from=2026-01-01&to=2026-01-31&columns=id",
+        )
+        .send()
+        .await
+        .unwrap();
+    let sessions = python_read("ndjson", &sessions.bytes().await.unwrap(), &[]);
+    assert_eq!(
+        dashboard_sessions as usize,
+        sessions.as_array().unwrap().len()
+    );
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn formats_health_metrics_and_openapi() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let formats: Value = service
+        .get(&admin, "/api/formats")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = formats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["csv", "json", "ndjson"]);
+    let csv = &formats[0];
+    assert_eq!(csv["mediaType"], "text/csv; charset=utf-8");
+    assert!(
+        csv["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["name"] == "delimiter")
+    );
+    assert_eq!(csv["digest"].as_str().unwrap().len(), 64);
+
+    let job = service.create(&admin, january("users", "csv")).await;
+    service.wait(&admin, job["id"].as_str().unwrap()).await;
+
+    let get = |path: &'static str| service.client.get(format!("{}{path}", service.url)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("exporter_jobs{status=\"Completed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("exporter_exports_total{format=\"csv\",outcome=\"completed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("exporter_export_duration_seconds_count{format=\"csv\"} 1"),
+        "{metrics}"
+    );
+    let openapi: Value = get("/api/openapi.json")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/export-jobs",
+        "/api/export-jobs/{id}",
+        "/api/export-jobs/{id}/download",
+        "/api/formats",
+        "/api/dataexport/{dataType}",
+    ] {
+        assert!(openapi["paths"].get(path).is_some(), "{path} is documented");
+    }
+    assert!(openapi["components"]["schemas"]["JobView"].is_object());
+    let docs = get("/api/docs").await.unwrap().text().await.unwrap();
+    assert!(
+        docs.contains("/api/openapi.json") && !docs.contains("https://"),
+        "the docs page works offline"
+    );
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn transient_storage_failures_retry_with_backoff_then_succeed_or_fail() {
+    let service = TestService::start_with(300, |config| {
+        config.retry_base = std::time::Duration::from_secs(1);
+        config.max_attempts = 3;
+    })
+    .await;
+    let admin = service.token(ADMIN).await;
+    // A file where the exports directory should be: every upload fails,
+    // even for root, until it is removed.
+    std::fs::create_dir_all(&service.blobs_dir).unwrap();
+    let blocker = service.blobs_dir.join("exports");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+
+    let job = service.create(&admin, january("users", "csv")).await;
+    let id = job["id"].as_str().unwrap();
+    // The first attempt fails and the job waits for its retry, error shown.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let waiting = loop {
+        let job: Value = service
+            .get(&admin, &format!("/api/export-jobs/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] == "Pending" && job["attempts"] == 1 && job["error"].is_string() {
+            break job;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(
+        waiting["error"].as_str().unwrap().contains("blob store"),
+        "{waiting}"
+    );
+    std::fs::remove_file(&blocker).unwrap();
+    let done = service.wait(&admin, id).await;
+    assert_eq!(done["status"], "Completed", "{done}");
+    assert_eq!(done["attempts"], 2);
+    assert!(
+        done.get("error").is_none(),
+        "a success clears the error: {done}"
+    );
+
+    // When it never recovers: Failed after the last attempt, error kept.
+    std::fs::remove_dir_all(&blocker).unwrap();
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let job = service.create(&admin, january("sessions", "csv")).await;
+    let failed = service
+        .wait_for(&admin, job["id"].as_str().unwrap(), "Failed")
+        .await;
+    assert_eq!(failed["attempts"], 3);
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("gave up after 3 attempts"), "{error}");
+    std::fs::remove_file(&blocker).unwrap();
+    service.stop().await;
+}
