@@ -171,8 +171,25 @@ impl TestService {
     }
 
     pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    /// Stops the service but keeps its data, for looking at afterwards.
+    pub async fn shut_down(&mut self) {
         if let Some(service) = self.service.take() {
             service.shutdown().await.expect("clean shutdown");
         }
+    }
+
+    /// A job's record, read from the database directly.
+    pub async fn record(&self, id: &str) -> exporter::jobs::JobRecord {
+        let db = open_database(&self.config).await.expect("database");
+        let job = exporter::jobs::JobRepo::new(db.clone())
+            .get(id)
+            .await
+            .expect("query")
+            .expect("the job exists");
+        db.close().await;
+        job
     }
 }

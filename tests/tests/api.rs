@@ -1067,3 +1067,37 @@ async fn transient_storage_failures_retry_with_backoff_then_succeed_or_fail() {
     std::fs::remove_file(&blocker).unwrap();
     service.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_lets_a_running_export_finish() {
+    let mut service = TestService::start_with(60_000, |_| {}).await;
+    let admin = service.token(ADMIN).await;
+    let job = service
+        .create(&admin, json!({"dataType": "analytics", "format": "csv"}))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    service.wait_for(&admin, &id, "Processing").await;
+    let response = service
+        .get(&admin, &format!("/api/export-jobs/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let status: Value = response
+        .headers()
+        .get("retry-after")
+        .map(|v| json!(v.to_str().unwrap()))
+        .unwrap_or(Value::Null);
+    let body: Value = response.json().await.unwrap();
+    if body["status"] == "Processing" {
+        assert_eq!(
+            status,
+            json!("1"),
+            "unfinished jobs tell clients when to poll again"
+        );
+    }
+    service.shut_down().await;
+    let record = service.record(&id).await;
+    assert_eq!(record.status, "Completed", "{record:?}");
+    assert_eq!(record.file_rows, record.total_rows);
+    assert_eq!(service.blob_files().len(), 1);
+}

@@ -226,6 +226,54 @@ mod tests {
         assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));
     }
 
+    /// A throwaway P-256 key pair, standing in for an identity provider's.
+    const IDP_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgz9foq6Pxh/4KJp9G
+Kio59iIjvtPFC/PiUTFxchcI6XGhRANCAAR21YLAza26AWr5tfZvD2S6GZrv5a7O
+hx6k7ENF0aCJHBnIZccvx/gv4mtcA+rH6+CqosIPFP0ppfAwRP5prZ7j
+-----END PRIVATE KEY-----
+";
+    const IDP_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEdtWCwM2tugFq+bX2bw9kuhma7+Wu
+zocepOxDRdGgiRwZyGXHL8f4L+JrXAPqx+vgqqLCDxT9KaXwMET+aa2e4w==
+-----END PUBLIC KEY-----
+";
+
+    #[test]
+    fn identity_provider_tokens_verify_with_its_public_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idp.pem");
+        std::fs::write(&path, IDP_PUBLIC).unwrap();
+        let keys = TokenKeys::from_public_key_file(&path).unwrap();
+        let now = unix_now();
+        let claims = Claims {
+            sub: "u1".into(),
+            org: "o1".into(),
+            role: Role::Manager,
+            email: None,
+            iat: now,
+            exp: now + 60,
+        };
+        let signing = EncodingKey::from_ec_pem(IDP_PRIVATE.as_bytes()).unwrap();
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap();
+        assert_eq!(keys.verify(&token).unwrap(), caller());
+        // This service holds no private key: it cannot mint tokens...
+        assert!(matches!(
+            keys.issue(&caller(), None, Duration::from_secs(60)),
+            Err(TokenError::CannotIssue)
+        ));
+        // ...and an HS256 token made with the public key as its secret
+        // (the classic algorithm-confusion forgery) is refused.
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(IDP_PUBLIC.as_bytes()),
+        )
+        .unwrap();
+        assert!(keys.verify(&forged).is_err());
+    }
+
     #[test]
     fn the_generated_secret_is_stable_and_private() {
         let dir = tempfile::tempdir().unwrap();
