@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the format plugins from source, seeds the demo database (SQLite
-# under ./data), exports datasets from it through the sandboxed plugins,
-# runs a file of rows through each format, and certifies the CSV plugin.
+# Runs the service on its embedded defaults (SQLite file and local blob
+# store under ./data, in-process worker, plugins built from source), seeds
+# the demo, exports through the REST API with the `exporter export` client,
+# and keeps serving until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,27 +12,39 @@ cargo build --release -p exporter --bin exporter
 exporter=target/release/exporter
 out=target/demo
 mkdir -p "$out"
+url=http://127.0.0.1:8080
 
-echo
-"$exporter" migrate
-"$exporter" demo-data
-"$exporter" dataset export --data-type sessions --format csv --organization acme \
-    --from 2026-01-01 --to 2026-01-31 --out "$out/acme-sessions-january.csv"
-head -n 3 "$out/acme-sessions-january.csv"
-"$exporter" dataset export --data-type analytics --format json --organization globex \
-    --column event_type --column value --column properties --column occurred_at \
-    --from 2026-03-01 --to 2026-03-31 --out "$out/globex-analytics-march.json"
-head -c 400 "$out/globex-analytics-march.json"; echo
-
-for format in csv json ndjson; do
-    echo
-    "$exporter" plugin run "$format" --input examples/sessions.ndjson \
-        --output "$out/sessions.$format" --generated-at 2026-01-31T00:00:00Z
-    head -c 600 "$out/sessions.$format"; echo
+"$exporter" serve --demo --listen 127.0.0.1:8080 &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
+for _ in $(seq 1 600); do
+    curl -fsS "$url/readyz" >/dev/null 2>&1 && break
+    kill -0 $server 2>/dev/null || { echo "the service did not start" >&2; exit 1; }
+    sleep 0.1
 done
 
+export EXPORTER_URL=$url
+EXPORTER_TOKEN=$("$exporter" token --user admin@acme.test)
+export EXPORTER_TOKEN
+
 echo
-"$exporter" plugin run csv --input examples/sessions.ndjson --output "$out/sessions-excel.csv" \
-    --option delimiter=';' --option bom=true
+echo "== Export job: acme's January sessions as CSV (create, follow, download, verify)"
+"$exporter" export --data-type sessions --format csv --from 2026-01-01 --to 2026-01-31 \
+    --out "$out/acme-sessions-january.csv"
+head -n 3 "$out/acme-sessions-january.csv"
+
 echo
-"$exporter" plugin check csv
+echo "== Export job: analytics events of March as JSON, chosen columns"
+"$exporter" export --data-type analytics --format json --from 2026-03-01 --to 2026-03-31 \
+    --column event_type --column value --column properties --column occurred_at \
+    --out "$out/acme-analytics-march.json"
+head -c 300 "$out/acme-analytics-march.json"; echo
+
+echo
+echo "== The job list (newest first)"
+curl -fsS "$url/api/export-jobs?limit=2" -H "Authorization: Bearer $EXPORTER_TOKEN" | head -c 600; echo
+
+echo
+echo "The service keeps running at $url (API docs: $url/api/docs). Ctrl-C stops it."
+wait $server
