@@ -108,23 +108,16 @@ pub async fn seed(db: &Database, rows: u64) -> anyhow::Result<Seeded> {
     if present > 0 {
         return Ok(Seeded::AlreadyPresent);
     }
-    let data = Demo::generate(rows);
+    let (generator, organizations, users) = Generator::new(rows);
+    let users_count = users.len() as u64;
     match db {
-        Database::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            insert::<sqlx::Sqlite>(&mut tx, &data).await?;
-            tx.commit().await?;
-        }
-        Database::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            insert::<sqlx::Postgres>(&mut tx, &data).await?;
-            tx.commit().await?;
-        }
+        Database::Sqlite(pool) => insert(pool, generator, organizations, users).await?,
+        Database::Postgres(pool) => insert(pool, generator, organizations, users).await?,
     }
     Ok(Seeded::Inserted {
-        users: data.users.len() as u64,
-        sessions: data.sessions.len() as u64,
-        events: data.events.len() as u64,
+        users: users_count,
+        sessions: rows,
+        events: rows * 2,
     })
 }
 
@@ -140,15 +133,26 @@ enum Cell {
     Json(String),
 }
 
-struct Table {
-    name: &'static str,
-    columns: &'static [&'static str],
-    rows: Vec<Vec<Cell>>,
+/// Sessions generated (and inserted) at a time: memory stays bounded
+/// whatever `--rows` asks for.
+const SESSIONS_PER_CHUNK: u64 = 10_000;
+
+/// The demo, generated in order: organizations and users first, then
+/// sessions (with their events) chunk by chunk. The same `rows` always
+/// yields the same data.
+struct Generator {
+    rng: Rng,
+    /// (id, organization slug) of every user, for sessions to refer to.
+    people: Vec<(String, &'static str)>,
+    long_note: String,
+    year_start: i64,
+    year_micros: u64,
+    rows: u64,
+    next: u64,
 }
 
-struct Demo {
-    organizations: Vec<Vec<Cell>>,
-    users: Vec<Vec<Cell>>,
+/// One chunk of activity.
+struct Activity {
     sessions: Vec<Vec<Cell>>,
     events: Vec<Vec<Cell>>,
 }
@@ -175,13 +179,14 @@ fn text(s: impl Into<String>) -> Cell {
     Cell::Text(Some(s.into()))
 }
 
-impl Demo {
-    fn generate(rows: u64) -> Self {
+impl Generator {
+    /// The generator and the fixed rows: (organizations, users).
+    fn new(rows: u64) -> (Self, Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
         let year_start = days_from_civil(2026, 1, 1) * 86_400_000_000;
         let year_micros: u64 = 365 * 86_400_000_000;
         let mut rng = Rng(0x5eed_0000_2026);
 
-        let organizations = ORGANIZATIONS
+        let organizations: Vec<Vec<Cell>> = ORGANIZATIONS
             .iter()
             .map(|(slug, name)| {
                 vec![
@@ -243,10 +248,31 @@ impl Demo {
             }
         }
 
-        let long_note = "A very long note. ".repeat(2_000);
-        let mut sessions = Vec::with_capacity(rows as usize);
-        let mut events = Vec::with_capacity(rows as usize * 2);
-        for n in 0..rows {
+        let generator = Generator {
+            rng,
+            people,
+            long_note: "A very long note. ".repeat(2_000),
+            year_start,
+            year_micros,
+            rows,
+            next: 0,
+        };
+        (generator, organizations, users)
+    }
+
+    /// The next chunk of sessions and their events; `None` when done.
+    fn chunk(&mut self) -> Option<Activity> {
+        if self.next >= self.rows {
+            return None;
+        }
+        let (year_start, year_micros, rows) = (self.year_start, self.year_micros, self.rows);
+        let end = (self.next + SESSIONS_PER_CHUNK).min(rows);
+        let rng = &mut self.rng;
+        let people = &self.people;
+        let long_note = &self.long_note;
+        let mut sessions = Vec::with_capacity((end - self.next) as usize);
+        let mut events = Vec::with_capacity((end - self.next) as usize * 2);
+        for n in self.next..end {
             // Spread evenly over the year, with jitter, so every month has data.
             let started = year_start
                 + (n * (year_micros / rows.max(1))) as i64
@@ -311,71 +337,47 @@ impl Demo {
                 ]);
             }
         }
-        Demo {
-            organizations,
-            users,
-            sessions,
-            events,
-        }
-    }
-
-    fn tables(&self) -> [Table; 4] {
-        [
-            Table {
-                name: "organizations",
-                columns: &["id", "slug", "name", "created_at"],
-                rows: self.organizations.clone(),
-            },
-            Table {
-                name: "users",
-                columns: &[
-                    "id",
-                    "organization_id",
-                    "email",
-                    "name",
-                    "role",
-                    "active",
-                    "created_at",
-                    "last_login_at",
-                ],
-                rows: self.users.clone(),
-            },
-            Table {
-                name: "sessions",
-                columns: &[
-                    "id",
-                    "organization_id",
-                    "user_id",
-                    "started_at",
-                    "ended_at",
-                    "duration_seconds",
-                    "device",
-                    "browser",
-                    "country",
-                    "ip_address",
-                    "status",
-                    "pages_viewed",
-                    "notes",
-                ],
-                rows: self.sessions.clone(),
-            },
-            Table {
-                name: "analytics_events",
-                columns: &[
-                    "id",
-                    "organization_id",
-                    "user_id",
-                    "session_id",
-                    "event_type",
-                    "value",
-                    "properties",
-                    "occurred_at",
-                ],
-                rows: self.events.clone(),
-            },
-        ]
+        self.next = end;
+        Some(Activity { sessions, events })
     }
 }
+
+const ORGANIZATION_COLUMNS: &[&str] = &["id", "slug", "name", "created_at"];
+const USER_COLUMNS: &[&str] = &[
+    "id",
+    "organization_id",
+    "email",
+    "name",
+    "role",
+    "active",
+    "created_at",
+    "last_login_at",
+];
+const SESSION_COLUMNS: &[&str] = &[
+    "id",
+    "organization_id",
+    "user_id",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "device",
+    "browser",
+    "country",
+    "ip_address",
+    "status",
+    "pages_viewed",
+    "notes",
+];
+const EVENT_COLUMNS: &[&str] = &[
+    "id",
+    "organization_id",
+    "user_id",
+    "session_id",
+    "event_type",
+    "value",
+    "properties",
+    "occurred_at",
+];
 
 /// Binds a cell for one engine.
 trait BindCell: sqlx::Database {
@@ -417,27 +419,61 @@ impl BindCell for sqlx::Postgres {
 /// Rows per INSERT: well under SQLite's and PostgreSQL's parameter limits.
 const ROWS_PER_STATEMENT: usize = 500;
 
-async fn insert<DB>(tx: &mut sqlx::Transaction<'static, DB>, demo: &Demo) -> anyhow::Result<()>
+/// Inserts the demo chunk by chunk, committing each: memory and the
+/// SQLite write-ahead log stay small however many rows are asked for. An
+/// interrupted seed leaves a partial demo; seed a fresh database then.
+async fn insert<DB>(
+    pool: &sqlx::Pool<DB>,
+    mut generator: Generator,
+    organizations: Vec<Vec<Cell>>,
+    users: Vec<Vec<Cell>>,
+) -> anyhow::Result<()>
 where
     DB: BindCell,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     for<'a> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
     Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    for table in demo.tables() {
-        for chunk in table.rows.chunks(ROWS_PER_STATEMENT) {
-            let mut builder = sqlx::QueryBuilder::<DB>::new(format!(
-                "INSERT INTO {} ({}) ",
-                table.name,
-                table.columns.join(", ")
-            ));
-            builder.push_values(chunk, |mut row, cells| {
-                for cell in cells {
-                    DB::bind_cell(&mut row, cell);
-                }
-            });
-            builder.build().execute(&mut **tx).await?;
-        }
+    let mut tx = pool.begin().await?;
+    insert_rows(
+        &mut tx,
+        "organizations",
+        ORGANIZATION_COLUMNS,
+        &organizations,
+    )
+    .await?;
+    insert_rows(&mut tx, "users", USER_COLUMNS, &users).await?;
+    while let Some(activity) = generator.chunk() {
+        insert_rows(&mut tx, "sessions", SESSION_COLUMNS, &activity.sessions).await?;
+        insert_rows(&mut tx, "analytics_events", EVENT_COLUMNS, &activity.events).await?;
+        tx.commit().await?;
+        tx = pool.begin().await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_rows<DB>(
+    tx: &mut sqlx::Transaction<'static, DB>,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Cell>],
+) -> anyhow::Result<()>
+where
+    DB: BindCell,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'a> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut builder =
+            sqlx::QueryBuilder::<DB>::new(format!("INSERT INTO {table} ({}) ", columns.join(", ")));
+        builder.push_values(chunk, |mut row, cells| {
+            for cell in cells {
+                DB::bind_cell(&mut row, cell);
+            }
+        });
+        builder.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -446,13 +482,31 @@ where
 mod tests {
     use super::*;
 
+    fn all(rows: u64) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
+        let (mut generator, _, _) = Generator::new(rows);
+        let (mut sessions, mut events) = (Vec::new(), Vec::new());
+        while let Some(chunk) = generator.chunk() {
+            assert!(chunk.sessions.len() as u64 <= SESSIONS_PER_CHUNK);
+            sessions.extend(chunk.sessions);
+            events.extend(chunk.events);
+        }
+        (sessions, events)
+    }
+
     #[test]
-    fn generation_is_deterministic_and_sized() {
-        let a = Demo::generate(100);
-        let b = Demo::generate(100);
-        assert_eq!(a.sessions.len(), 100);
-        assert_eq!(a.events.len(), 200);
-        assert_eq!(format!("{:?}", a.sessions), format!("{:?}", b.sessions));
+    fn generation_is_deterministic_sized_and_chunked() {
+        let (a, a_events) = all(25_000);
+        let (b, _) = all(25_000);
+        assert_eq!(a.len(), 25_000);
+        assert_eq!(a_events.len(), 50_000);
+        assert_eq!(
+            format!("{:?}", a[..100].to_vec()),
+            format!("{:?}", b[..100].to_vec())
+        );
+        assert_eq!(
+            format!("{:?}", a[24_900..].to_vec()),
+            format!("{:?}", b[24_900..].to_vec())
+        );
         assert_eq!(demo_id("user", "admin@acme.test").len(), 36);
     }
 }
