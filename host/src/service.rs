@@ -24,6 +24,9 @@ use crate::plugins::{PluginEngine, RuntimeConfig};
 /// Exports the API may stream directly at once, beyond the worker's.
 const DIRECT_EXPORTS: u32 = 8;
 
+/// How long shutdown waits for database connections to come back.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A started service.
 pub struct RunningService {
     pub local_addr: SocketAddr,
@@ -192,7 +195,15 @@ impl RunningService {
             Ok(Err(e)) => anyhow::bail!("the API server task failed: {e}"),
             Err(_) => tracing::warn!("open connections did not close in time"),
         }
-        self.state.db.close().await;
+        // An export still running past the shutdown timeout holds a
+        // connection until the runtime drops it; closing must not wait for
+        // it (the queue re-runs that job once its lease expires).
+        if tokio::time::timeout(CLOSE_TIMEOUT, self.state.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("an export was still running at shutdown; the queue will run it again");
+        }
         Ok(())
     }
 }

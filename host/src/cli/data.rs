@@ -135,7 +135,12 @@ pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
     match command {
         DatasetCommand::List => {
             let mut out = std::io::stdout().lock();
-            for data_type in [DataType::Sessions, DataType::Users, DataType::Analytics] {
+            for data_type in [
+                DataType::Sessions,
+                DataType::Users,
+                DataType::Analytics,
+                DataType::Dashboard,
+            ] {
                 let dataset = data_type.dataset();
                 writeln!(
                     out,
