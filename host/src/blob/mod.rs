@@ -20,6 +20,9 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, Objec
 pub use links::{LinkError, LinkSigner};
 pub use upload::{UploadSink, Uploaded, start_upload};
 
+const LOCAL_PART_BYTES: usize = 1 << 20;
+const CLOUD_PART_BYTES: usize = 5 << 20;
+
 /// The configured blob store.
 #[derive(Clone)]
 pub struct BlobStore {
@@ -32,6 +35,10 @@ pub struct BlobStore {
     /// does not do (staging files a crashed process left behind).
     local_root: Option<PathBuf>,
     url: String,
+    /// Multipart part size: S3 (and GCS's XML API) need 5 MiB parts; the
+    /// local filesystem has no minimum, and smaller parts keep an upload's
+    /// buffers small.
+    part_bytes: usize,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -67,6 +74,7 @@ impl BlobStore {
                     signer: None,
                     local_root: Some(dir),
                     url: redacted,
+                    part_bytes: LOCAL_PART_BYTES,
                 }
             }
             ObjectStoreScheme::AmazonS3 => {
@@ -114,6 +122,7 @@ impl BlobStore {
             signer: Some(signer),
             local_root: None,
             url,
+            part_bytes: CLOUD_PART_BYTES,
         }
     }
 
@@ -137,6 +146,10 @@ impl BlobStore {
 
     pub(crate) fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    pub(crate) fn part_bytes(&self) -> usize {
+        self.part_bytes
     }
 
     pub fn local_root(&self) -> Option<&std::path::Path> {

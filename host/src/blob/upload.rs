@@ -14,10 +14,9 @@ use tokio::task::JoinHandle;
 use super::BlobStore;
 use crate::plugins::ChunkSink;
 
-/// Part size: S3's minimum for every part but the last.
-const PART_BYTES: usize = 5 << 20;
 /// Parts uploading at once; with the part being filled this bounds an
-/// upload's memory to about 25 MiB whatever the file's size.
+/// upload's memory to five parts (5 MiB locally, 25 MiB in the clouds)
+/// whatever the file's size.
 const PARTS_IN_FLIGHT: usize = 4;
 /// Plugin chunks (64 KiB each) queued between the plugin and the upload.
 const QUEUED_CHUNKS: usize = 16;
@@ -87,10 +86,11 @@ impl UploadHandle {
 pub fn start_upload(store: &BlobStore, key: BlobPath) -> (UploadSink, UploadHandle) {
     let (tx, rx) = mpsc::channel(QUEUED_CHUNKS);
     let (decision_tx, decision_rx) = oneshot::channel();
+    let part_bytes = store.part_bytes();
     let store = store.object_store().clone();
     let task = tokio::spawn(async move {
         let upload = store.put_multipart(&key).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_bytes);
         match pump(&mut writer, rx).await {
             Ok((size, sha256)) => {
                 if decision_rx.await != Ok(true) {
