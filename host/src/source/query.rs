@@ -102,6 +102,27 @@ impl ExportQuery {
     }
 }
 
+/// Binds a [`Sql`]'s parameters: a day boundary is microseconds on SQLite
+/// and a `timestamptz` on PostgreSQL.
+macro_rules! bind_params {
+    ($query:expr, $sql:expr, sqlite) => {
+        bind_params!(@each $query, $sql, |day: i32| i64::from(day) * 86_400_000_000)
+    };
+    ($query:expr, $sql:expr, postgres) => {
+        bind_params!(@each $query, $sql, day_start)
+    };
+    (@each $query:expr, $sql:expr, $day:expr) => {{
+        let mut query = $query;
+        for param in &$sql.params {
+            query = match param {
+                Param::Text(text) => query.bind(text.as_str()),
+                Param::DayStart(day) => query.bind($day(*day)),
+            };
+        }
+        query
+    }};
+}
+
 /// The SQL text and its parameters, in order.
 struct Sql {
     text: String,
@@ -220,13 +241,7 @@ pub async fn send_batches(
     match db {
         Database::Sqlite(pool) => {
             let sql = build_sql(query, false)?;
-            let mut q = sqlx::query(audited(&sql));
-            for param in &sql.params {
-                q = match param {
-                    Param::Text(text) => q.bind(text.as_str()),
-                    Param::DayStart(day) => q.bind(i64::from(*day) * 86_400_000_000),
-                };
-            }
+            let q = bind_params!(sqlx::query(audited(&sql)), sql, sqlite);
             let mut stream = q.fetch(pool);
             while let Some(row) = stream.try_next().await.map_err(failed)? {
                 decode_sqlite(&row, &kinds, &mut builder).map_err(failed)?;
@@ -240,13 +255,7 @@ pub async fn send_batches(
         }
         Database::Postgres(pool) => {
             let sql = build_sql(query, true)?;
-            let mut q = sqlx::query(audited(&sql));
-            for param in &sql.params {
-                q = match param {
-                    Param::Text(text) => q.bind(text.as_str()),
-                    Param::DayStart(day) => q.bind(day_start(*day)),
-                };
-            }
+            let q = bind_params!(sqlx::query(audited(&sql)), sql, postgres);
             let mut stream = q.fetch(pool);
             while let Some(row) = stream.try_next().await.map_err(failed)? {
                 decode_postgres(&row, &kinds, &mut builder).map_err(failed)?;
@@ -277,24 +286,12 @@ pub async fn count_rows(db: &Database, query: &ExportQuery) -> Result<u64, Sourc
     let count: i64 = match db {
         Database::Sqlite(pool) => {
             let sql = build_count_sql(query, false)?;
-            let mut q = sqlx::query_scalar(audited(&sql));
-            for param in &sql.params {
-                q = match param {
-                    Param::Text(text) => q.bind(text.as_str()),
-                    Param::DayStart(day) => q.bind(i64::from(*day) * 86_400_000_000),
-                };
-            }
+            let q = bind_params!(sqlx::query_scalar(audited(&sql)), sql, sqlite);
             q.fetch_one(pool).await.map_err(failed)?
         }
         Database::Postgres(pool) => {
             let sql = build_count_sql(query, true)?;
-            let mut q = sqlx::query_scalar(audited(&sql));
-            for param in &sql.params {
-                q = match param {
-                    Param::Text(text) => q.bind(text.as_str()),
-                    Param::DayStart(day) => q.bind(day_start(*day)),
-                };
-            }
+            let q = bind_params!(sqlx::query_scalar(audited(&sql)), sql, postgres);
             q.fetch_one(pool).await.map_err(failed)?
         }
     };
