@@ -99,18 +99,22 @@ impl TestService {
         serde_json::from_str(&text).expect("job JSON")
     }
 
+    /// `GET /api/export-jobs/{id}`.
+    pub async fn job(&self, token: &str, id: &str) -> Value {
+        self.get(token, &format!("/api/export-jobs/{id}"))
+            .send()
+            .await
+            .expect("poll")
+            .json()
+            .await
+            .expect("job JSON")
+    }
+
     /// Polls a job until it is no longer Pending or Processing.
     pub async fn wait(&self, token: &str, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let job: Value = self
-                .get(token, &format!("/api/export-jobs/{id}"))
-                .send()
-                .await
-                .expect("poll")
-                .json()
-                .await
-                .expect("job JSON");
+            let job = self.job(token, id).await;
             match job["status"].as_str() {
                 Some("Pending" | "Processing") => {
                     assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
@@ -125,14 +129,7 @@ impl TestService {
     pub async fn wait_for(&self, token: &str, id: &str, status: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let job: Value = self
-                .get(token, &format!("/api/export-jobs/{id}"))
-                .send()
-                .await
-                .expect("poll")
-                .json()
-                .await
-                .expect("job JSON");
+            let job = self.job(token, id).await;
             if job["status"] == status {
                 return job;
             }

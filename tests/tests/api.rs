@@ -682,14 +682,7 @@ async fn signed_links_expire_and_refuse_tampering() {
     let job = service.create(&admin, january("users", "csv")).await;
     let id = job["id"].as_str().unwrap().to_owned();
     // Not finished yet: no link, and asking for one is a conflict.
-    let pending: Value = service
-        .get(&admin, &format!("/api/export-jobs/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending: Value = service.job(&admin, &id).await;
     if pending["status"] != "Completed" {
         assert!(pending.get("downloadUrl").is_none());
     }
@@ -1027,14 +1020,7 @@ async fn transient_storage_failures_retry_with_backoff_then_succeed_or_fail() {
     // The first attempt fails and the job waits for its retry, error shown.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let waiting = loop {
-        let job: Value = service
-            .get(&admin, &format!("/api/export-jobs/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value = service.job(&admin, id).await;
         if job["status"] == "Pending" && job["attempts"] == 1 && job["error"].is_string() {
             break job;
         }
