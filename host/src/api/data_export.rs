@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::extract::{AppPath, AppQuery, Auth};
 use super::problem::Problem;
 use super::state::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::batch::{DEFAULT_BATCH_ROWS, time};
 use crate::db::now_micros;
 use crate::pipeline::run_export;
@@ -137,15 +137,9 @@ async fn stream(
             "direct exports are for SuperAdmins and Admins",
         ));
     }
-    let organization_id = match organization_id {
-        Some(org) if caller.role != Role::SuperAdmin && org != caller.organization_id => {
-            return Err(Problem::forbidden(
-                "only SuperAdmins can export another organization's data",
-            ));
-        }
-        None if caller.role != Role::SuperAdmin => Some(caller.organization_id.clone()),
-        other => other,
-    };
+    let organization_id = caller.organization_scope(organization_id).map_err(|_| {
+        Problem::forbidden("only SuperAdmins can export another organization's data")
+    })?;
     let day = |name: &str, text: Option<&str>| -> Result<Option<i32>, Problem> {
         text.map(|t| {
             time::parse_date(t).ok_or_else(|| {

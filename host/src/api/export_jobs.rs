@@ -47,7 +47,7 @@ pub async fn create(
     let body = serde_json::to_string(&request).map_err(Problem::internal)?;
     let request_hash = hex::encode(Sha256::digest(body.as_bytes()));
     let job = NewJob {
-        id: ulid::Ulid::generate().to_string(),
+        id: new_job_id(),
         organization_id: caller.organization_id.clone(),
         created_by: caller.user_id.clone(),
         data_type: request.data_type.clone(),
@@ -92,6 +92,18 @@ pub async fn create(
     Ok(response)
 }
 
+/// A job id: a ULID, monotonic within this process so that jobs created in
+/// the same millisecond still list newest first (the list's order and
+/// cursor are the id). Plain `Ulid::generate` orders such ids at random.
+fn new_job_id() -> String {
+    static IDS: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    let mut ids = IDS.lock().unwrap_or_else(|e| e.into_inner());
+    // Overflow needs 2^80 ids in one millisecond.
+    ids.generate()
+        .map(|id| id.to_string())
+        .unwrap_or_else(|_| ulid::Ulid::generate().to_string())
+}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
@@ -114,17 +126,11 @@ fn normalize(
 ) -> Result<ExportRequest, Problem> {
     request.data_type = request.data_type.to_ascii_lowercase();
     request.format = FormatRegistry::canonical(&request.format);
-    match &request.filters.organization_id {
-        Some(org) if caller.role != Role::SuperAdmin && *org != caller.organization_id => {
-            return Err(Problem::forbidden(
-                "only SuperAdmins can export another organization's data",
-            ));
-        }
-        None if caller.role != Role::SuperAdmin => {
-            request.filters.organization_id = Some(caller.organization_id.clone());
-        }
-        _ => {}
-    }
+    request.filters.organization_id = caller
+        .organization_scope(request.filters.organization_id.take())
+        .map_err(|_| {
+            Problem::forbidden("only SuperAdmins can export another organization's data")
+        })?;
     let query = request
         .query()
         .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
@@ -268,20 +274,12 @@ pub async fn list(
         limit: limit + 1,
         ..JobFilter::default()
     };
-    match caller.role {
-        Role::SuperAdmin => filter.organization_id = params.organization_id.clone(),
-        Role::Admin => filter.organization_id = Some(caller.organization_id.clone()),
-        Role::Manager | Role::Member => filter.created_by = Some(caller.user_id.clone()),
-    }
-    if caller.role != Role::SuperAdmin
-        && params
-            .organization_id
-            .as_ref()
-            .is_some_and(|o| *o != caller.organization_id)
-    {
-        return Err(Problem::forbidden(
-            "only SuperAdmins can list another organization's jobs",
-        ));
+    filter.organization_id = caller
+        .organization_scope(params.organization_id.clone())
+        .map_err(|_| Problem::forbidden("only SuperAdmins can list another organization's jobs"))?;
+    // Below Admin, only one's own jobs are visible.
+    if matches!(caller.role, Role::Manager | Role::Member) {
+        filter.created_by = Some(caller.user_id.clone());
     }
     if let Some(status) = &params.status {
         filter.status = Some(JobStatus::parse(status).ok_or_else(|| {

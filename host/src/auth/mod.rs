@@ -5,6 +5,6 @@ mod roles;
 mod tokens;
 mod users;
 
-pub use roles::{Caller, Role};
+pub use roles::{Caller, ForeignOrganization, Role};
 pub use tokens::{Claims, TokenError, TokenKeys, load_or_create_secret};
 pub use users::find_user;

@@ -32,6 +32,10 @@ impl Role {
     }
 }
 
+/// A non-SuperAdmin named another organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForeignOrganization;
+
 /// The authenticated caller of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -51,9 +55,18 @@ impl Caller {
         matches!(self.role, Role::SuperAdmin | Role::Admin)
     }
 
-    /// Whether the caller may read data of `organization_id`.
-    pub fn can_read_organization(&self, organization_id: &str) -> bool {
-        self.role == Role::SuperAdmin || self.organization_id == organization_id
+    /// The organization a query of this caller reads: SuperAdmins whatever
+    /// they name (`None`: all), everyone else their own. Naming another
+    /// organization without being a SuperAdmin is refused.
+    pub fn organization_scope(
+        &self,
+        requested: Option<String>,
+    ) -> Result<Option<String>, ForeignOrganization> {
+        match requested {
+            _ if self.role == Role::SuperAdmin => Ok(requested),
+            Some(org) if org != self.organization_id => Err(ForeignOrganization),
+            _ => Ok(Some(self.organization_id.clone())),
+        }
     }
 
     /// A job is visible to its owner, to Admins of its organization and to
@@ -89,6 +102,26 @@ mod tests {
         assert!(!caller(Role::Member).can_use_export_jobs());
         assert!(!caller(Role::Manager).can_export_directly());
         assert!(caller(Role::Admin).can_export_directly());
+    }
+
+    #[test]
+    fn only_superadmins_leave_their_organization() {
+        let admin = caller(Role::Admin);
+        assert_eq!(admin.organization_scope(None), Ok(Some("acme".into())));
+        assert_eq!(
+            admin.organization_scope(Some("acme".into())),
+            Ok(Some("acme".into()))
+        );
+        assert_eq!(
+            admin.organization_scope(Some("globex".into())),
+            Err(ForeignOrganization)
+        );
+        let superadmin = caller(Role::SuperAdmin);
+        assert_eq!(superadmin.organization_scope(None), Ok(None));
+        assert_eq!(
+            superadmin.organization_scope(Some("globex".into())),
+            Ok(Some("globex".into()))
+        );
     }
 
     #[test]

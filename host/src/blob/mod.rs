@@ -152,10 +152,6 @@ impl BlobStore {
         self.part_bytes
     }
 
-    pub fn local_root(&self) -> Option<&std::path::Path> {
-        self.local_root.as_deref()
-    }
-
     /// Streams `range` (or all) of a file.
     pub async fn read(
         &self,

@@ -76,15 +76,6 @@ impl RunningJobs {
         }
     }
 
-    /// Exports running in this process now.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
