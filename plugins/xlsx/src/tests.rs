@@ -1,0 +1,302 @@
+//! Native tests: the workbook is unzipped by a small reader here (central
+//! directory, CRC checked) and its XML inspected. Independent readers
+//! (openpyxl, LibreOffice) check the real component in `tests/`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use exporter_plugin_sdk::testing::{self, TestBatch};
+use exporter_plugin_sdk::{ColumnType, ExportContext};
+
+use super::*;
+
+/// The archive's entries, in central-directory order, inflated and
+/// CRC-checked against both the data descriptor and the directory.
+fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let end = bytes.len() - 22;
+    assert_eq!(u32_at(end), 0x0605_4b50, "end of central directory last");
+    let count = u16_at(end + 10);
+    let mut at = u32_at(end + 16);
+    assert_eq!(
+        at + u32_at(end + 12),
+        end,
+        "directory right before its end record"
+    );
+    let mut entries = Vec::new();
+    for _ in 0..count {
+        assert_eq!(u32_at(at), 0x0201_4b50);
+        assert_eq!(u16_at(at + 10), 8, "every entry deflated");
+        assert_eq!(u16_at(at + 8) & 0x8, 0x8, "data descriptors");
+        let crc = u32_at(at + 16);
+        let compressed = u32_at(at + 20);
+        let size = u32_at(at + 24);
+        let name_len = u16_at(at + 28);
+        let offset = u32_at(at + 42);
+        let name = std::str::from_utf8(&bytes[at + 46..at + 46 + name_len]).unwrap();
+        assert_eq!(u32_at(offset), 0x0403_4b50, "{name}: local header");
+        assert_eq!(&bytes[offset + 30..offset + 30 + name_len], name.as_bytes());
+        let data = offset + 30 + name_len;
+        let mut text = String::new();
+        flate2::read::DeflateDecoder::new(&bytes[data..data + compressed])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text.len(), size, "{name}: size");
+        assert_eq!(
+            crc32fast::hash(text.as_bytes()) as usize,
+            crc,
+            "{name}: crc"
+        );
+        let descriptor = data + compressed;
+        assert_eq!(u32_at(descriptor), 0x0807_4b50);
+        assert_eq!(
+            [
+                u32_at(descriptor + 4),
+                u32_at(descriptor + 8),
+                u32_at(descriptor + 12)
+            ],
+            [crc, compressed, size]
+        );
+        entries.push((name.to_owned(), text));
+        at += 46 + name_len;
+    }
+    entries
+}
+
+fn run(
+    columns: &[Column],
+    options: &[(&str, &str)],
+    batches: &[TestBatch],
+) -> BTreeMap<String, String> {
+    let bytes = testing::run::<Xlsx>(columns, options, batches).unwrap();
+    unzip(&bytes).into_iter().collect()
+}
+
+fn two_columns() -> Vec<Column> {
+    vec![
+        Column::new("id", ColumnType::Int64),
+        Column::new("name", ColumnType::Text),
+    ]
+}
+
+fn rows(n: usize) -> TestBatch {
+    let ids: Vec<Option<i64>> = (0..n as i64).map(Some).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("name {i}")).collect();
+    let names: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
+    TestBatch::new(n as u32).int64(&ids).text(&names)
+}
+
+/// The `<row>` elements of a sheet's XML.
+fn sheet_rows(xml: &str) -> Vec<&str> {
+    let data = xml.split_once("<sheetData>").unwrap().1;
+    let data = data.split_once("</sheetData>").unwrap().0;
+    data.split_inclusive("</row>").collect()
+}
+
+#[test]
+fn info_is_well_formed() {
+    testing::check_info::<Xlsx>().unwrap();
+}
+
+#[test]
+fn a_workbook_has_every_part_and_typed_cells() {
+    let columns = vec![
+        Column::new("id", ColumnType::Int64),
+        Column::new("name", ColumnType::Text),
+        Column::new("active", ColumnType::Boolean),
+        Column::new("day", ColumnType::Date),
+    ];
+    let batch = TestBatch::new(2)
+        .int64(&[Some(1), None])
+        .text(&[Some("Zoë & <Ann>"), Some("Ελληνικά")])
+        .boolean(&[Some(true), Some(false)])
+        .date(&[Some(20_454), None]);
+    let parts = run(&columns, &[], &[batch]);
+    let names: Vec<&str> = parts.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "[Content_Types].xml",
+            "_rels/.rels",
+            "docProps/app.xml",
+            "docProps/core.xml",
+            "xl/_rels/workbook.xml.rels",
+            "xl/styles.xml",
+            "xl/workbook.xml",
+            "xl/worksheets/sheet1.xml",
+        ]
+    );
+    let sheet = &parts["xl/worksheets/sheet1.xml"];
+    assert_eq!(
+        sheet_rows(sheet),
+        [
+            "<row r=\"1\"><c s=\"1\" t=\"inlineStr\"><is><t xml:space=\"preserve\">id</t></is></c><c s=\"1\" t=\"inlineStr\"><is><t xml:space=\"preserve\">name</t></is></c><c s=\"1\" t=\"inlineStr\"><is><t xml:space=\"preserve\">active</t></is></c><c s=\"1\" t=\"inlineStr\"><is><t xml:space=\"preserve\">day</t></is></c></row>",
+            "<row r=\"2\"><c><v>1</v></c><c t=\"inlineStr\"><is><t>Zoë &amp; &lt;Ann&gt;</t></is></c><c t=\"b\"><v>1</v></c><c s=\"2\"><v>46023</v></c></row>",
+            "<row r=\"3\"><c/><c t=\"inlineStr\"><is><t>Ελληνικά</t></is></c><c t=\"b\"><v>0</v></c><c/></row>",
+        ]
+    );
+    assert!(sheet.contains(
+        "<pane ySplit=\"1\" topLeftCell=\"A2\" activePane=\"bottomLeft\" state=\"frozen\"/>"
+    ));
+    assert!(sheet.ends_with("</sheetData><autoFilter ref=\"A1:D3\"/></worksheet>"));
+    // Widths from the widest of header and rows, plus padding, at least 6.
+    assert!(sheet.contains("<col min=\"2\" max=\"2\" width=\"13.00\" customWidth=\"1\"/>"));
+    assert!(sheet.contains("<col min=\"4\" max=\"4\" width=\"12.00\" customWidth=\"1\"/>"));
+    assert!(
+        parts["xl/workbook.xml"].contains("<sheet name=\"Data\" sheetId=\"1\" r:id=\"rId1\"/>")
+    );
+    assert!(parts["xl/styles.xml"].contains("formatCode=\"yyyy-mm-dd\""));
+}
+
+#[test]
+fn rows_continue_on_new_sheets_with_the_header_repeated() {
+    let parts = run(
+        &two_columns(),
+        &[("max-rows-per-sheet", "3"), ("sheet-name", "Sessions")],
+        &[rows(5)],
+    );
+    let sheet = |n: usize| sheet_rows(&parts[&format!("xl/worksheets/sheet{n}.xml")]).len();
+    assert_eq!([sheet(1), sheet(2), sheet(3)], [3, 3, 2]);
+    assert!(!parts.contains_key("xl/worksheets/sheet4.xml"));
+    let third = &parts["xl/worksheets/sheet3.xml"];
+    assert!(third.contains("<row r=\"1\"><c s=\"1\""), "header repeated");
+    assert!(
+        third.contains("<row r=\"2\"><c><v>4</v></c>"),
+        "the fifth row"
+    );
+    assert!(third.ends_with("<autoFilter ref=\"A1:B2\"/></worksheet>"));
+    let workbook = &parts["xl/workbook.xml"];
+    for (id, name) in [(1, "Sessions"), (2, "Sessions (2)"), (3, "Sessions (3)")] {
+        assert!(workbook.contains(&format!(
+            "<sheet name=\"{name}\" sheetId=\"{id}\" r:id=\"rId{id}\"/>"
+        )));
+    }
+    assert!(workbook.contains("localSheetId=\"2\" hidden=\"1\">'Sessions (3)'!$A$1:$B$2<"));
+    assert!(parts["[Content_Types].xml"].contains("/xl/worksheets/sheet3.xml"));
+    assert!(parts["xl/_rels/workbook.xml.rels"].contains("Id=\"rId4\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles\""));
+    // Only the first sheet is selected.
+    assert!(parts["xl/worksheets/sheet1.xml"].contains("tabSelected=\"1\""));
+    assert!(!third.contains("tabSelected"));
+}
+
+#[test]
+fn without_a_header_nothing_is_frozen_or_filtered() {
+    let parts = run(&two_columns(), &[("header", "false")], &[rows(2)]);
+    let sheet = &parts["xl/worksheets/sheet1.xml"];
+    assert_eq!(sheet_rows(sheet).len(), 2);
+    assert!(sheet_rows(sheet)[0].starts_with("<row r=\"1\"><c><v>0</v></c>"));
+    assert!(!sheet.contains("<pane") && !sheet.contains("autoFilter"));
+    assert!(!parts["xl/workbook.xml"].contains("definedName"));
+}
+
+#[test]
+fn empty_exports_and_no_columns_are_valid_workbooks() {
+    let parts = run(&two_columns(), &[], &[]);
+    assert_eq!(sheet_rows(&parts["xl/worksheets/sheet1.xml"]).len(), 1);
+    let parts = run(&[], &[], &[TestBatch::new(2)]);
+    let sheet = &parts["xl/worksheets/sheet1.xml"];
+    assert_eq!(
+        sheet_rows(sheet),
+        [
+            "<row r=\"1\"></row>",
+            "<row r=\"2\"></row>",
+            "<row r=\"3\"></row>"
+        ]
+    );
+    assert!(!sheet.contains("<cols>") && !sheet.contains("autoFilter"));
+}
+
+#[test]
+fn batch_boundaries_do_not_change_the_bytes() {
+    // 250 rows cross the 100-row width sample and several flushes.
+    let n = 250;
+    let whole = testing::run::<Xlsx>(&two_columns(), &[], &[rows(n)]).unwrap();
+    let ids: Vec<Option<i64>> = (0..n as i64).map(Some).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("name {i}")).collect();
+    let single: Vec<TestBatch> = (0..n)
+        .map(|i| {
+            TestBatch::new(1)
+                .int64(&ids[i..=i])
+                .text(&[Some(names[i].as_str())])
+        })
+        .collect();
+    assert_eq!(
+        whole,
+        testing::run::<Xlsx>(&two_columns(), &[], &single).unwrap()
+    );
+    // The sheet streams: the first rows' XML is held back for the column
+    // widths, then it leaves in chunks.
+    let (_, chunks) = testing::run_chunked::<Xlsx>(
+        &two_columns(),
+        &[],
+        &ExportContext::default(),
+        &[rows(50_000)],
+    )
+    .unwrap();
+    assert!(chunks.len() > 2, "{chunks:?}");
+}
+
+#[test]
+fn the_generation_time_stamps_the_archive_and_properties() {
+    let context = ExportContext {
+        title: "Sessions <2026>".into(),
+        generated_at: 1_781_567_999_123_456, // 2026-06-15T23:59:59.123456Z
+        properties: vec![],
+    };
+    let bytes =
+        testing::run_with_context::<Xlsx>(&two_columns(), &[], &context, &[rows(1)]).unwrap();
+    let parts: BTreeMap<String, String> = unzip(&bytes).into_iter().collect();
+    let core = &parts["docProps/core.xml"];
+    assert!(core.contains("<dc:title>Sessions &lt;2026&gt;</dc:title>"));
+    assert!(core.contains(">2026-06-15T23:59:59Z</dcterms:created>"));
+    // DOS time and date in the first local header.
+    assert_eq!(&bytes[10..14], &[0x7d, 0xbf, 0xcf, 0x5c]);
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let refused =
+        |options: &[(&str, &str)]| match testing::run::<Xlsx>(&two_columns(), options, &[]) {
+            Err(FormatError::InvalidOption(message)) => message,
+            other => panic!("{options:?}: expected a refusal, got {other:?}"),
+        };
+    assert_eq!(
+        refused(&[("compression-level", "0")]),
+        "option \"compression-level\" must be from 1 to 9, got 0"
+    );
+    assert_eq!(
+        refused(&[("sheet-name", "a/b")]),
+        "option \"sheet-name\" contains '/', which Excel does not allow: \"a/b\""
+    );
+    assert!(refused(&[("sheet-name", "")]).contains("is empty"));
+    assert!(refused(&[("sheet-name", &"x".repeat(32))]).contains("longer than 31"));
+    assert!(refused(&[("sheet-name", "'quoted'")]).contains("apostrophe"));
+    assert!(refused(&[("max-rows-per-sheet", "1")]).contains("from 2 to 1048576"));
+    assert!(refused(&[("max-rows-per-sheet", "1048577")]).contains("from 2 to 1048576"));
+    assert!(refused(&[("date-format", "")]).contains("1 to 255 characters"));
+    assert!(refused(&[("autofilter", "yes")]).contains("true or false"));
+}
+
+#[test]
+fn long_sheet_names_keep_their_suffix_on_rollover() {
+    let name = "x".repeat(31);
+    let parts = run(
+        &two_columns(),
+        &[("max-rows-per-sheet", "2"), ("sheet-name", &name)],
+        &[rows(2)],
+    );
+    let expected = format!("{} (2)", "x".repeat(27));
+    assert!(parts["xl/workbook.xml"].contains(&format!("<sheet name=\"{expected}\"")));
+}
+
+#[test]
+fn too_many_columns_are_refused() {
+    let columns: Vec<Column> = (0..=EXCEL_MAX_COLUMNS)
+        .map(|i| Column::new(format!("c{i}"), ColumnType::Int64))
+        .collect();
+    assert!(matches!(
+        testing::run::<Xlsx>(&columns, &[], &[]),
+        Err(FormatError::UnsupportedSchema(_))
+    ));
+}
