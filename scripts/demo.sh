@@ -42,6 +42,15 @@ echo "== Export job: analytics events of March as JSON, chosen columns"
 head -c 300 "$out/acme-analytics-march.json"; echo
 
 echo
+echo "== Export jobs: the same sessions as an Excel workbook and a PDF report"
+"$exporter" export --data-type sessions --format xlsx --from 2026-01-01 --to 2026-01-31 \
+    --out "$out/acme-sessions-january.xlsx"
+"$exporter" export --data-type sessions --format pdf --from 2026-01-01 --to 2026-01-31 \
+    --column user_email --column country --column device --column started_at --column pages_viewed \
+    --out "$out/acme-sessions-january.pdf"
+ls -l "$out"/acme-sessions-january.*
+
+echo
 echo "== The job list (newest first)"
 curl -fsS "$url/api/export-jobs?limit=2" -H "Authorization: Bearer $EXPORTER_TOKEN" | head -c 600; echo
 

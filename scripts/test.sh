@@ -13,9 +13,19 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
-step "independent readers: python3 (csv, json)"
-if ! command -v python3 >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq python3 >/dev/null
+step "independent readers: python3 (csv, json), openpyxl, LibreOffice, qpdf, poppler"
+missing=()
+command -v python3 >/dev/null || missing+=(python3 python3-pip)
+command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)
+command -v qpdf >/dev/null || missing+=(qpdf)
+command -v pdftotext >/dev/null || missing+=(poppler-utils)
+if ((${#missing[@]})); then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! python3 -c 'import openpyxl' 2>/dev/null; then
+    # pyenv's or the system's python3; the system one is externally managed.
+    python3 -m pip install -q openpyxl 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages openpyxl
 fi
 
 step "services: PostgreSQL on 127.0.0.1:5432 (the tests create and drop their own databases)"
@@ -35,6 +45,7 @@ step "clippy (host and guests, native and wasm32-wasip2)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --target wasm32-wasip2 \
     -p exporter-plugin-sdk -p exporter-plugin-csv -p exporter-plugin-json -p exporter-plugin-ndjson \
+    -p exporter-plugin-xlsx -p exporter-plugin-pdf \
     -- -D warnings
 
 step "tests"
