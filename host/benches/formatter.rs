@@ -10,62 +10,12 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use exporter::batch::BatchBuilder;
-use exporter::plugins::{
-    Column, ColumnType, ExportContext, Formatter, PluginEngine, RuntimeConfig,
+use exporter::plugins::{PluginEngine, RuntimeConfig};
+
+mod common;
+use common::{
+    Row, columns, context, env_usize, load, median, push_row, source, through_plugin, time,
 };
-
-/// One source row: what a database cursor would hand us.
-struct Row {
-    id: i64,
-    user: String,
-    amount: f64,
-    active: bool,
-    created_at: i64,
-    day: i32,
-    price: String,
-    note: Option<String>,
-}
-
-fn columns() -> Vec<Column> {
-    [
-        ("id", ColumnType::Int64),
-        ("user", ColumnType::Text),
-        ("amount", ColumnType::Float64),
-        ("active", ColumnType::Boolean),
-        ("created_at", ColumnType::Timestamp),
-        ("day", ColumnType::Date),
-        ("price", ColumnType::Decimal),
-        ("note", ColumnType::Text),
-    ]
-    .into_iter()
-    .map(|(name, kind)| Column {
-        name: name.into(),
-        kind,
-    })
-    .collect()
-}
-
-fn source(rows: usize) -> Vec<Row> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..rows)
-        .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let r = state;
-            Row {
-                id: i as i64,
-                user: format!("user{}@example.com", r % 100_000),
-                amount: (r >> 11) as f64 / (1u64 << 53) as f64 * 10_000.0,
-                active: r & 1 == 1,
-                created_at: 1_767_225_600_000_000 + (r % 31_536_000_000_000) as i64,
-                day: 20_454 + (r % 365) as i32,
-                price: format!("{}.{:02}", r % 10_000, (r >> 7) % 100),
-                note: (!r.is_multiple_of(7)).then(|| format!("note, \"quoted\" {}", r % 1000)),
-            }
-        })
-        .collect()
-}
 
 /// Counts bytes and drops them: both sides write to the same kind of sink.
 #[derive(Default)]
@@ -202,14 +152,6 @@ fn native_json(rows: &[Row]) -> u64 {
 
 // --- through the sandbox ----------------------------------------------------
 
-fn context() -> ExportContext {
-    ExportContext {
-        title: "bench".into(),
-        generated_at: 1_767_225_600_000_000,
-        properties: vec![],
-    }
-}
-
 /// The host's share of a plugin export: decoding rows into columnar batches.
 fn build_batches_only(rows: &[Row]) -> u64 {
     let columns = columns();
@@ -225,82 +167,13 @@ fn build_batches_only(rows: &[Row]) -> u64 {
     batches
 }
 
-fn push_row(builder: &mut BatchBuilder, row: &Row) {
-    builder.column(0).push_i64(Some(row.id));
-    builder.column(1).push_str(Some(&row.user));
-    builder.column(2).push_f64(Some(row.amount));
-    builder.column(3).push_bool(Some(row.active));
-    builder.column(4).push_timestamp(Some(row.created_at));
-    builder.column(5).push_date(Some(row.day));
-    builder.column(6).push_str(Some(&row.price));
-    builder.column(7).push_str(row.note.as_deref());
-    builder.end_row();
-}
-
-fn through_plugin(formatter: &Formatter, rows: &[Row]) -> u64 {
-    let columns = columns();
-    let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let sink = {
-        let counted = counted.clone();
-        move |chunk: Vec<u8>| -> anyhow::Result<()> {
-            counted.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            Ok(())
-        }
-    };
-    let mut run = formatter
-        .start(&columns, &[], &context(), Box::new(sink))
-        .unwrap();
-    let mut builder = BatchBuilder::new(&columns, exporter::batch::DEFAULT_BATCH_ROWS);
-    for row in rows {
-        push_row(&mut builder, row);
-        if builder.is_full() {
-            run.write_batch(&builder.take()).unwrap();
-        }
-    }
-    if !builder.is_empty() {
-        run.write_batch(&builder.take()).unwrap();
-    }
-    run.finish().unwrap();
-    counted.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn time<T>(rounds: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut samples = Vec::with_capacity(rounds);
-    let mut last = None;
-    for _ in 0..rounds {
-        let started = Instant::now();
-        last = Some(std::hint::black_box(f()));
-        samples.push(started.elapsed());
-    }
-    (median(samples), last.expect("at least one round"))
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
     let rows_n = env_usize("BENCH_ROWS", 1_000_000);
     let rounds = env_usize("BENCH_ROUNDS", 5);
-    let dir = exporter::plugins::default_plugins_dir();
     let engine = PluginEngine::new(RuntimeConfig::default()).expect("engine");
-    let load = |name: &str| {
-        let path = dir.join(format!("{name}.wasm"));
-        let bytes = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask plugins`)", path.display()));
-        engine.load(name, &bytes).expect("load plugin")
-    };
-    let csv_plugin = load("csv");
-    let json_plugin = load("json");
+    let csv_plugin = load(&engine, "csv");
+    let json_plugin = load(&engine, "json");
     let rows = source(rows_n);
     println!("{rows_n} rows x 8 columns, median of {rounds} rounds, one process\n");
     println!("| case | median | rows/s | bytes | ratio vs native |");
