@@ -174,7 +174,10 @@ async fn bad_requests_get_problems_never_500() {
             json!({"dataType": "sessions", "format": "csv", "options": {"colour": "red"}}),
             "colour",
         ),
-        (json!({"dataType": "sessions", "format": "excel"}), "xlsx"),
+        (
+            json!({"dataType": "sessions", "format": "parquet"}),
+            "parquet",
+        ),
     ];
     for (body, mentions) in cases {
         let response = service
@@ -946,7 +949,7 @@ async fn formats_health_metrics_and_openapi() {
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["csv", "json", "ndjson"]);
+    assert_eq!(names, ["csv", "json", "ndjson", "pdf", "xlsx"]);
     let csv = &formats[0];
     assert_eq!(csv["mediaType"], "text/csv; charset=utf-8");
     assert!(
