@@ -143,6 +143,45 @@ pub fn python_read(format: &str, bytes: &[u8], options: &[&str]) -> serde_json::
     serde_json::from_slice(&output.stdout).expect("reader prints JSON")
 }
 
+/// Every fixture the conformance kit uses, concatenated, then 3,000
+/// generated rows.
+pub fn awkward_rows() -> Vec<Vec<Value>> {
+    use exporter::conformance::fixtures;
+    let mut rows = fixtures::one_row();
+    rows.extend(fixtures::nulls());
+    rows.extend(fixtures::unicode());
+    rows.extend(fixtures::awkward_text());
+    rows.extend(fixtures::extreme_numbers());
+    rows.extend(fixtures::generated(3_000));
+    rows
+}
+
+/// Runs the conformance kit on the built-in plugin `name`, printing each
+/// case; fails listing the cases that did not pass.
+pub fn assert_conformant(name: &str) {
+    use exporter::conformance::{self, CheckSettings};
+    let report = conformance::run(&load(name), &CheckSettings::default(), |case| {
+        println!(
+            "{} {} ({} ms): {}",
+            if case.passed { "ok  " } else { "FAIL" },
+            case.name,
+            case.millis,
+            case.detail
+        );
+    });
+    let failed: Vec<String> = report
+        .cases
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    assert!(
+        report.passed(),
+        "{name} failed cases:\n{}",
+        failed.join("\n")
+    );
+}
+
 pub mod service;
 
 /// A database of each engine for a test, created fresh and dropped after.

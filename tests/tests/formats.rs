@@ -5,18 +5,7 @@ use exporter::batch::Value;
 use exporter::conformance::fixtures;
 use exporter::conformance::verify::{check_csv_table, check_json_objects};
 use exporter::plugins::{Column, ColumnType, PluginError, RefusalKind};
-use exporter_tests::{export, load, python_read};
-
-/// Every fixture the conformance kit uses, concatenated.
-fn awkward_rows() -> Vec<Vec<Value>> {
-    let mut rows = fixtures::one_row();
-    rows.extend(fixtures::nulls());
-    rows.extend(fixtures::unicode());
-    rows.extend(fixtures::awkward_text());
-    rows.extend(fixtures::extreme_numbers());
-    rows.extend(fixtures::generated(3_000));
-    rows
-}
+use exporter_tests::{awkward_rows, export, load, python_read};
 
 fn as_table(parsed: serde_json::Value) -> Vec<Vec<String>> {
     serde_json::from_value(parsed).expect("csv reader prints lists of strings")

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use exporter::batch::Value;
-use exporter::conformance::{self, CheckSettings, fixtures};
+use exporter::conformance::fixtures;
 use exporter::plugins::{Column, ColumnType, RunStats};
-use exporter_tests::{export, load};
+use exporter_tests::{assert_conformant, export, load};
 
 /// An exported PDF on disk, for the tools.
 struct PdfFile {
@@ -332,21 +332,5 @@ fn memory_stays_flat_as_rows_grow() {
 
 #[test]
 fn conformance_kit_passes() {
-    let formatter = load("pdf");
-    let report = conformance::run(&formatter, &CheckSettings::default(), |case| {
-        println!(
-            "{} {} ({} ms): {}",
-            if case.passed { "ok  " } else { "FAIL" },
-            case.name,
-            case.millis,
-            case.detail
-        );
-    });
-    let failed: Vec<String> = report
-        .cases
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect();
-    assert!(report.passed(), "failed cases:\n{}", failed.join("\n"));
+    assert_conformant("pdf");
 }

@@ -6,21 +6,10 @@ use std::path::Path;
 use std::process::Command;
 
 use exporter::batch::Value;
-use exporter::conformance::{self, CheckSettings, fixtures};
+use exporter::conformance::fixtures;
 use exporter::plugins::{Column, ColumnType};
-use exporter_tests::{export, load, python_read};
+use exporter_tests::{assert_conformant, awkward_rows, export, load, python_read};
 use serde_json::{Value as Json, json};
-
-/// Every fixture the conformance kit uses, concatenated.
-fn awkward_rows() -> Vec<Vec<Value>> {
-    let mut rows = fixtures::one_row();
-    rows.extend(fixtures::nulls());
-    rows.extend(fixtures::unicode());
-    rows.extend(fixtures::awkward_text());
-    rows.extend(fixtures::extreme_numbers());
-    rows.extend(fixtures::generated(3_000));
-    rows
-}
 
 /// Excel's largest number and smallest normal one.
 fn excel_holds(v: f64) -> bool {
@@ -287,16 +276,5 @@ fn more_rows_than_a_sheet_holds_continue_on_a_second_sheet() {
 
 #[test]
 fn the_plugin_passes_the_conformance_kit() {
-    let report = conformance::run(&load("xlsx"), &CheckSettings::default(), |_| {});
-    let failed: Vec<String> = report
-        .cases
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "conformance failures:\n{}",
-        failed.join("\n")
-    );
+    assert_conformant("xlsx");
 }
