@@ -32,6 +32,10 @@ pub struct CheckSettings {
     /// a streaming formatter needs a few MiB, so 64 MiB flags a plugin that
     /// buffers the export.
     pub limits: SandboxLimits,
+    /// Skip the remaining cases after a failure: install-time validation
+    /// only needs the first reason, and a plugin that loops would otherwise
+    /// spend the call deadline on every case.
+    pub stop_at_first_failure: bool,
 }
 
 impl Default for CheckSettings {
@@ -44,12 +48,13 @@ impl Default for CheckSettings {
                 export_timeout: Duration::from_secs(300),
                 ..SandboxLimits::default()
             },
+            stop_at_first_failure: false,
         }
     }
 }
 
 /// The outcome of one case.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CaseReport {
     pub name: String,
     pub passed: bool,
@@ -84,7 +89,11 @@ pub fn run(
         reader: Reader::for_media_type(&formatter.info().media_type),
     };
     let mut cases = Vec::new();
+    let mut failed = false;
     let mut record = |name: &str, outcome: &dyn Fn() -> Result<String, String>| {
+        if failed && settings.stop_at_first_failure {
+            return;
+        }
         let started = Instant::now();
         let result = outcome();
         let report = CaseReport {
@@ -94,6 +103,7 @@ pub fn run(
             millis: started.elapsed().as_millis() as u64,
         };
         progress(&report);
+        failed |= !report.passed;
         cases.push(report);
     };
 

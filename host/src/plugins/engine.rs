@@ -18,6 +18,9 @@ use super::info::FormatInfo;
 use super::runtime_config::RuntimeConfig;
 use super::sandbox::HostState;
 
+/// The interface a formatter exports, before its `@version`.
+const FORMATTER_INTERFACE: &str = "exporter:formatter/formatter@";
+
 /// Runs formatter plugins. Cheap to clone; one per process is enough.
 #[derive(Clone)]
 pub struct PluginEngine {
@@ -113,8 +116,15 @@ impl PluginEngine {
                 "it does not export exporter:formatter/formatter@1.0.0 as expected: {e:#}"
             ))
         })?;
+        let contract = component
+            .component_type()
+            .exports(&self.inner.engine)
+            .map(|(name, _)| name)
+            .find(|name| name.starts_with(FORMATTER_INTERFACE))
+            .unwrap_or(FORMATTER_INTERFACE)
+            .to_owned();
         let info = self.describe(label, &pre)?;
-        Ok(Formatter::new(self.clone(), pre, info, digest))
+        Ok(Formatter::new(self.clone(), pre, info, digest, contract))
     }
 
     /// Calls `info()` in a throwaway instance under the default limits.

@@ -28,6 +28,7 @@ struct FormatterInner {
     info: FormatInfo,
     id: PluginId,
     digest: String,
+    contract: String,
 }
 
 impl Formatter {
@@ -36,6 +37,7 @@ impl Formatter {
         pre: PluginPre<HostState>,
         info: FormatInfo,
         digest: String,
+        contract: String,
     ) -> Self {
         let id = PluginId {
             name: info.name.clone(),
@@ -48,6 +50,7 @@ impl Formatter {
                 info,
                 id,
                 digest,
+                contract,
             }),
         }
     }
@@ -58,6 +61,12 @@ impl Formatter {
 
     pub fn id(&self) -> &PluginId {
         &self.inner.id
+    }
+
+    /// The WIT interface the component exports, as the component itself
+    /// names it: `exporter:formatter/formatter@1.0.0`.
+    pub fn contract(&self) -> &str {
+        &self.inner.contract
     }
 
     /// Calls `info()` again in a fresh instance. The contract says `info()`
