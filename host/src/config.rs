@@ -73,6 +73,19 @@ pub struct Config {
     /// How long shutdown waits for running exports before handing them back
     /// to the queue.
     pub shutdown_timeout: Duration,
+    /// How often each process looks for plugin activations made elsewhere.
+    pub registry_poll_interval: Duration,
+    /// The watched directory: a `.wasm` dropped here is installed and, if it
+    /// passes validation, activated. Empty: `<data_dir>/plugins-inbox`.
+    pub plugins_inbox: Option<PathBuf>,
+    /// Rows in the conformance kit's large export at install time.
+    pub plugin_check_rows: usize,
+    /// The conformance kit's per-call deadline at install time.
+    pub plugin_check_call_timeout: Duration,
+    /// Crashed exports in a row before a version is rolled back.
+    pub plugin_trap_threshold: u32,
+    /// Run the conformance kit on newly built built-ins after start-up.
+    pub check_builtins: bool,
 }
 
 impl Default for Config {
@@ -98,6 +111,12 @@ impl Default for Config {
             sync_export_max_rows: 100_000,
             sweep_interval: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
+            registry_poll_interval: Duration::from_millis(250),
+            plugins_inbox: None,
+            plugin_check_rows: 1_000_000,
+            plugin_check_call_timeout: Duration::from_secs(10),
+            plugin_trap_threshold: 3,
+            check_builtins: true,
         }
     }
 }
@@ -125,6 +144,12 @@ struct Layer {
     sync_export_max_rows: Option<u64>,
     sweep_interval: Option<String>,
     shutdown_timeout: Option<String>,
+    registry_poll_interval: Option<String>,
+    plugins_inbox: Option<PathBuf>,
+    plugin_check_rows: Option<usize>,
+    plugin_check_call_timeout: Option<String>,
+    plugin_trap_threshold: Option<u32>,
+    check_builtins: Option<bool>,
 }
 
 /// Keys whose environment values are numbers or booleans rather than text.
@@ -133,6 +158,9 @@ const TYPED_KEYS: &[&str] = &[
     "run_worker",
     "max_attempts",
     "sync_export_max_rows",
+    "plugin_check_rows",
+    "plugin_trap_threshold",
+    "check_builtins",
 ];
 
 impl Config {
@@ -181,6 +209,12 @@ impl Config {
             sync_export_max_rows,
             sweep_interval,
             shutdown_timeout,
+            registry_poll_interval,
+            plugins_inbox,
+            plugin_check_rows,
+            plugin_check_call_timeout,
+            plugin_trap_threshold,
+            check_builtins,
         } = layer;
         if let Some(dir) = data_dir {
             // The embedded defaults live under the data directory.
@@ -219,7 +253,31 @@ impl Config {
             "shutdown_timeout",
             shutdown_timeout,
         )?;
+        set_duration(
+            &mut self.registry_poll_interval,
+            "registry_poll_interval",
+            registry_poll_interval,
+        )?;
+        if let Some(dir) = plugins_inbox {
+            self.plugins_inbox = Some(dir);
+        }
+        set(&mut self.plugin_check_rows, plugin_check_rows);
+        set_duration(
+            &mut self.plugin_check_call_timeout,
+            "plugin_check_call_timeout",
+            plugin_check_call_timeout,
+        )?;
+        set(&mut self.plugin_trap_threshold, plugin_trap_threshold);
+        set(&mut self.check_builtins, check_builtins);
         Ok(())
+    }
+
+    /// The watched plugins directory.
+    pub fn plugins_inbox(&self) -> PathBuf {
+        self.plugins_inbox
+            .clone()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| self.data_dir.join("plugins-inbox"))
     }
 
     /// Fills derived defaults and checks the whole.
@@ -239,6 +297,14 @@ impl Config {
         );
         anyhow::ensure!(!self.retention.is_zero(), "retention must be positive");
         anyhow::ensure!(!self.link_ttl.is_zero(), "link_ttl must be positive");
+        anyhow::ensure!(
+            !self.registry_poll_interval.is_zero(),
+            "registry_poll_interval must be positive"
+        );
+        anyhow::ensure!(
+            self.plugin_trap_threshold >= 1,
+            "plugin_trap_threshold must be at least 1"
+        );
         Ok(self)
     }
 }

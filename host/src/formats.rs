@@ -1,13 +1,9 @@
-//! The installed formats: every plugin in the plugins directory, loaded
-//! and precompiled at start-up, looked up by format name.
+//! The formats in use, looked up by name (and organization, for canaries).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use anyhow::Context as _;
-
-use crate::plugins::{Formatter, PluginEngine};
+use crate::plugins::Formatter;
 
 /// Names clients may use for another format.
 const ALIASES: &[(&str, &str)] = &[("excel", "xlsx")];
@@ -21,51 +17,49 @@ pub fn aliases_of(format: &str) -> Vec<String> {
         .collect()
 }
 
-#[derive(Clone)]
+/// The formatter versions in use: one per format for everyone, and canary
+/// versions for single organizations. The plugin registry
+/// ([`crate::registry`]) replaces the whole set atomically when an operator
+/// activates a version; an export holds the [`Formatter`] it started with,
+/// so replacing the set never disturbs one in flight.
+#[derive(Clone, Default)]
 pub struct FormatRegistry {
-    formats: Arc<RwLock<BTreeMap<String, Formatter>>>,
+    active: Arc<RwLock<Arc<ActiveSet>>>,
+}
+
+/// One consistent view of what is active.
+#[derive(Clone, Default)]
+pub struct ActiveSet {
+    /// Format name to the version everyone gets.
+    pub global: BTreeMap<String, Formatter>,
+    /// (organization id, format name) to that organization's canary version.
+    pub canary: BTreeMap<(String, String), Formatter>,
 }
 
 impl FormatRegistry {
-    /// Loads every `*.wasm` in `dir`. A plugin that does not load stops
-    /// start-up with its reason: a service that silently lacks a format is
-    /// worse than one that does not start.
-    pub fn load_dir(engine: &PluginEngine, dir: &Path) -> anyhow::Result<Self> {
-        let entries = std::fs::read_dir(dir).with_context(|| {
-            format!(
-                "reading the plugins directory {} (build the plugins with `cargo xtask plugins`)",
-                dir.display()
-            )
-        })?;
-        let mut paths: Vec<_> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
-            .collect();
-        paths.sort();
-        let mut formats = BTreeMap::new();
-        for path in paths {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let label = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let formatter = engine
-                .load(&label, &bytes)
-                .with_context(|| format!("loading plugin {}", path.display()))?;
-            let name = formatter.info().name.clone();
-            if formats.insert(name.clone(), formatter).is_some() {
-                anyhow::bail!("two plugins in {} implement format {name:?}", dir.display());
-            }
-        }
-        anyhow::ensure!(
-            !formats.is_empty(),
-            "no plugins in {} (build them with `cargo xtask plugins`)",
-            dir.display()
-        );
-        Ok(Self {
-            formats: Arc::new(RwLock::new(formats)),
-        })
+    /// A registry serving exactly `formatters` (tests, the CLI).
+    pub fn with_formatters(formatters: impl IntoIterator<Item = Formatter>) -> Self {
+        let registry = Self::default();
+        registry.replace(ActiveSet {
+            global: formatters
+                .into_iter()
+                .map(|f| (f.info().name.clone(), f))
+                .collect(),
+            canary: BTreeMap::new(),
+        });
+        registry
+    }
+
+    /// Swaps in a new set; readers see the old one or the new one, whole.
+    pub fn replace(&self, set: ActiveSet) {
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<ActiveSet> {
+        self.active
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The format a client's name means (`excel` is `xlsx`).
@@ -78,19 +72,28 @@ impl FormatRegistry {
             .unwrap_or(lower)
     }
 
+    /// The version everyone gets.
     pub fn get(&self, name: &str) -> Option<Formatter> {
-        let formats = self.formats.read().unwrap_or_else(|e| e.into_inner());
-        formats.get(&Self::canonical(name)).cloned()
+        self.snapshot().global.get(&Self::canonical(name)).cloned()
+    }
+
+    /// The version `organization_id` gets: its canary, else everyone's.
+    pub fn get_for(&self, organization_id: &str, name: &str) -> Option<Formatter> {
+        let name = Self::canonical(name);
+        let set = self.snapshot();
+        set.canary
+            .get(&(organization_id.to_owned(), name.clone()))
+            .or_else(|| set.global.get(&name))
+            .cloned()
     }
 
     pub fn names(&self) -> Vec<String> {
-        let formats = self.formats.read().unwrap_or_else(|e| e.into_inner());
-        formats.keys().cloned().collect()
+        self.snapshot().global.keys().cloned().collect()
     }
 
+    /// Everyone's versions, by format name.
     pub fn all(&self) -> Vec<Formatter> {
-        let formats = self.formats.read().unwrap_or_else(|e| e.into_inner());
-        formats.values().cloned().collect()
+        self.snapshot().global.values().cloned().collect()
     }
 }
 

@@ -14,7 +14,9 @@
 //! - [`config`]: layered service configuration.
 //! - [`auth`]: bearer tokens and roles.
 //! - [`blob`]: the blob store (object_store), uploads and signed links.
-//! - [`formats`]: the installed format plugins.
+//! - [`formats`]: the formatter versions in use, by format name.
+//! - [`registry`]: the plugin registry: install, validate, activate, hot
+//!   swap, automatic rollback.
 //! - [`jobs`]: the export job lifecycle: records, queue, worker, retention.
 //! - [`api`]: the REST API.
 //! - [`metrics`]: Prometheus metrics.
@@ -35,6 +37,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
+pub mod registry;
 pub mod rows;
 pub mod service;
 pub mod source;

@@ -27,6 +27,7 @@ struct Inner {
     plugin_errors: Family<Labels, Counter>,
     jobs: Family<Labels, Gauge>,
     retries: Counter,
+    rollbacks: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -47,6 +48,12 @@ impl Metrics {
         let plugin_errors = Family::<Labels, Counter>::default();
         let jobs = Family::<Labels, Gauge>::default();
         let retries = Counter::default();
+        let rollbacks = Family::<Labels, Counter>::default();
+        registry.register(
+            "plugin_rollbacks",
+            "Plugin versions rolled back automatically after trapping, by format",
+            rollbacks.clone(),
+        );
         registry.register(
             "exports",
             "Export runs finished, by format and outcome",
@@ -84,6 +91,7 @@ impl Metrics {
                 plugin_errors,
                 jobs,
                 retries,
+                rollbacks,
             }),
         }
     }
@@ -115,6 +123,13 @@ impl Metrics {
                 ("format", format.to_owned()),
                 ("kind", kind.to_owned()),
             ])
+            .inc();
+    }
+
+    pub fn plugin_rolled_back(&self, format: &str) {
+        self.inner
+            .rollbacks
+            .get_or_create(&vec![("format", format.to_owned())])
             .inc();
     }
 

@@ -20,6 +20,7 @@ use crate::jobs::worker::{WorkerSettings, run_worker};
 use crate::jobs::{ExportQueue, JobRepo, JobRunner, RunningJobs};
 use crate::metrics::Metrics;
 use crate::plugins::{PluginEngine, RuntimeConfig};
+use crate::registry::{PluginRegistry, RegistrySettings, ValidationSettings, run_inbox, run_sync};
 
 /// Exports the API may stream directly at once, beyond the worker's.
 const DIRECT_EXPORTS: u32 = 8;
@@ -36,6 +37,7 @@ pub struct RunningService {
     server: JoinHandle<std::io::Result<()>>,
     worker: Option<JoinHandle<anyhow::Result<()>>>,
     sweeper: JoinHandle<()>,
+    registry_tasks: Vec<JoinHandle<()>>,
 }
 
 /// The HS256 secret: configured, or generated once under the data directory.
@@ -65,7 +67,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     };
     let links = LinkSigner::new(&secret);
     let blobs = BlobStore::open(&config.blob_url)?;
-    let formats = load_formats(&config).await?;
+    let metrics = Metrics::new();
+    let registry = open_registry(&config, &db, &blobs, &metrics).await?;
+    let formats = registry.formats().clone();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -77,7 +81,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         .trim_end_matches('/')
         .to_owned();
     let repo = JobRepo::new(db.clone());
-    let metrics = Metrics::new();
     let running = RunningJobs::default();
     let state = AppState::new(Shared {
         config: config.clone(),
@@ -86,6 +89,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         queue: queue.clone(),
         blobs: blobs.clone(),
         formats: formats.clone(),
+        registry: registry.clone(),
         keys,
         links,
         metrics: metrics.clone(),
@@ -109,6 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             queue: queue.clone(),
             blobs: blobs.clone(),
             formats,
+            registry: registry.clone(),
             metrics,
             running,
             settings: RunnerSettings {
@@ -128,6 +133,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             stop.cancelled().await
         }))
     });
+    let registry_tasks = vec![
+        tokio::spawn(run_sync(registry.clone(), shutdown.clone())),
+        tokio::spawn(run_inbox(
+            registry,
+            config.plugins_inbox(),
+            shutdown.clone(),
+        )),
+    ];
     let sweeper = tokio::spawn(run_sweeper(
         repo,
         blobs.clone(),
@@ -144,11 +157,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         server,
         worker,
         sweeper,
+        registry_tasks,
     })
 }
 
-/// Loads and precompiles the plugins off the async threads.
-async fn load_formats(config: &Config) -> anyhow::Result<FormatRegistry> {
+/// The plugin engine and registry: built-ins registered, the active set
+/// loaded (precompiled artifacts are cached under the data directory).
+pub async fn open_registry(
+    config: &Config,
+    db: &Database,
+    blobs: &BlobStore,
+    metrics: &Metrics,
+) -> anyhow::Result<PluginRegistry> {
     let cache_dir = config.data_dir.join("plugin-cache");
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("creating {}", cache_dir.display()))?;
@@ -163,13 +183,34 @@ async fn load_formats(config: &Config) -> anyhow::Result<FormatRegistry> {
         max_concurrent_exports: config.worker_concurrency as u32 + DIRECT_EXPORTS,
         ..RuntimeConfig::default()
     };
-    let dir = config.plugins_dir.clone();
-    tokio::task::spawn_blocking(move || {
-        let engine = PluginEngine::new(runtime)?;
-        FormatRegistry::load_dir(&engine, &dir)
-    })
-    .await
-    .context("loading plugins")?
+    let engine = tokio::task::spawn_blocking(move || PluginEngine::new(runtime))
+        .await
+        .context("starting the plugin engine")??;
+    let registry = PluginRegistry::new(
+        db.clone(),
+        blobs.clone(),
+        engine,
+        FormatRegistry::default(),
+        metrics.clone(),
+        registry_settings(config),
+    );
+    registry.register_builtins(&config.plugins_dir).await?;
+    Ok(registry)
+}
+
+/// The registry's settings from the service's.
+pub fn registry_settings(config: &Config) -> RegistrySettings {
+    RegistrySettings {
+        validation: ValidationSettings {
+            check_rows: config.plugin_check_rows,
+            call_timeout: config.plugin_check_call_timeout,
+            ..ValidationSettings::default()
+        },
+        poll_interval: config.registry_poll_interval,
+        trap_threshold: config.plugin_trap_threshold,
+        check_builtins: config.check_builtins,
+        ..RegistrySettings::default()
+    }
 }
 
 impl RunningService {
@@ -189,6 +230,9 @@ impl RunningService {
             }
         }
         let _ = self.sweeper.await;
+        for task in self.registry_tasks {
+            let _ = task.await;
+        }
         match server {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => return Err(e).context("the API server failed"),

@@ -216,6 +216,7 @@ pub struct JobRecord {
     pub sha256: Option<String>,
     pub plugin_name: Option<String>,
     pub plugin_version: Option<String>,
+    pub plugin_sha256: Option<String>,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
 }

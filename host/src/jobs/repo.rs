@@ -12,7 +12,7 @@ use crate::db::{Arg, Database, now_micros, postgres_placeholders};
 const COLUMNS: &str = "id, organization_id, created_by, data_type, format, request, status, \
     rows_written, total_rows, bytes_written, attempts, max_attempts, error, created_at, updated_at, \
     started_at, finished_at, expires_at, file_key, file_name, content_type, file_size, file_rows, \
-    sha256, plugin_name, plugin_version, idempotency_key, request_hash";
+    sha256, plugin_name, plugin_version, plugin_sha256, idempotency_key, request_hash";
 
 #[derive(Debug, Clone)]
 pub struct JobRepo {
@@ -59,6 +59,7 @@ pub struct FileRecord {
     pub sha256: String,
     pub plugin_name: String,
     pub plugin_version: String,
+    pub plugin_sha256: String,
     pub expires_at: i64,
 }
 
@@ -255,7 +256,7 @@ impl JobRepo {
                 "UPDATE export_jobs SET status = 'Completed', finished_at = ?, updated_at = ?, \
                  error = NULL, rows_written = ?, bytes_written = ?, total_rows = ?, file_key = ?, \
                  file_name = ?, content_type = ?, file_size = ?, file_rows = ?, sha256 = ?, \
-                 plugin_name = ?, plugin_version = ?, expires_at = ? \
+                 plugin_name = ?, plugin_version = ?, plugin_sha256 = ?, expires_at = ? \
                  WHERE id = ? AND status = 'Processing'",
                 &[
                     now.into(),
@@ -271,6 +272,7 @@ impl JobRepo {
                     file.sha256.as_str().into(),
                     file.plugin_name.as_str().into(),
                     file.plugin_version.as_str().into(),
+                    file.plugin_sha256.as_str().into(),
                     file.expires_at.into(),
                     id.into(),
                 ],

@@ -17,6 +17,7 @@ use crate::formats::FormatRegistry;
 use crate::metrics::Metrics;
 use crate::pipeline::{ExportError, Progress, run_export};
 use crate::plugins::{ExportContext, PluginError};
+use crate::registry::PluginRegistry;
 use crate::source::{ExportQuery, count_rows};
 
 /// How often a running export writes its progress (and notices a cancel
@@ -86,6 +87,7 @@ pub struct JobRunner {
     pub queue: ExportQueue,
     pub blobs: BlobStore,
     pub formats: FormatRegistry,
+    pub registry: PluginRegistry,
     pub metrics: Metrics,
     pub running: RunningJobs,
     pub settings: RunnerSettings,
@@ -140,7 +142,9 @@ impl JobRunner {
             Ok(query) => query,
             Err(e) => return Ok(RunOutcome::Failed(e.to_string())),
         };
-        let Some(formatter) = self.formats.get(&job.format) else {
+        // Pinned for the whole run: an activation meanwhile does not touch
+        // this export.
+        let Some(formatter) = self.formats.get_for(&job.organization_id, &job.format) else {
             return Ok(RunOutcome::Failed(format!(
                 "format {:?} is no longer installed",
                 job.format
@@ -204,6 +208,7 @@ impl JobRunner {
                 }
                 if let ExportError::Plugin(plugin) = &error {
                     self.metrics.plugin_error(&job.format, plugin.kind());
+                    self.registry.export_crashed(&formatter, plugin).await;
                 }
                 self.metrics
                     .export_finished(&job.format, "failed", seconds, 0, 0);
@@ -235,6 +240,7 @@ impl JobRunner {
             sha256: uploaded.sha256,
             plugin_name: info.name.clone(),
             plugin_version: info.version.clone(),
+            plugin_sha256: formatter.digest().to_owned(),
             expires_at: now_micros() + self.settings.retention.as_micros() as i64,
         };
         if !self.repo.complete(&job.id, &file).await? {
@@ -242,6 +248,7 @@ impl JobRunner {
             self.blobs.delete(&uploaded.key).await?;
             return Ok(RunOutcome::Cancelled);
         }
+        self.registry.export_succeeded(&formatter).await;
         self.metrics
             .export_finished(&job.format, "completed", seconds, stats.rows, uploaded.size);
         Ok(RunOutcome::Completed)
