@@ -162,15 +162,18 @@ async fn stream(
     query
         .selected()
         .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
-    let formatter = state.formats.get(format).ok_or_else(|| {
-        Problem::unprocessable(
-            "unknown-format",
-            format!(
-                "format {format:?} is not installed; installed: {}",
-                state.formats.names().join(", ")
-            ),
-        )
-    })?;
+    let formatter = state
+        .formats
+        .get_for(&caller.organization_id, format)
+        .ok_or_else(|| {
+            Problem::unprocessable(
+                "unknown-format",
+                format!(
+                    "format {format:?} is not installed; installed: {}",
+                    state.formats.names().join(", ")
+                ),
+            )
+        })?;
     let rows = count_rows(&state.db, &query).await.map_err(|e| {
         tracing::error!(error = %e, "counting rows failed");
         Problem::unavailable("the database is not available; try again shortly")

@@ -137,16 +137,19 @@ fn normalize(
     query
         .selected()
         .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
-    let formatter = state.formats.get(&request.format).ok_or_else(|| {
-        Problem::unprocessable(
-            "unknown-format",
-            format!(
-                "format {:?} is not installed; installed: {}",
-                request.format,
-                state.formats.names().join(", ")
-            ),
-        )
-    })?;
+    let formatter = state
+        .formats
+        .get_for(&caller.organization_id, &request.format)
+        .ok_or_else(|| {
+            Problem::unprocessable(
+                "unknown-format",
+                format!(
+                    "format {:?} is not installed; installed: {}",
+                    request.format,
+                    state.formats.names().join(", ")
+                ),
+            )
+        })?;
     formatter
         .info()
         .check_options(&request.plugin_options())

@@ -1,6 +1,7 @@
 //! The REST API (axum): routes, handlers one file per resource, problem+json
 //! errors, bearer authentication.
 
+mod admin_formatters;
 mod data_export;
 mod download;
 mod export_jobs;
@@ -14,7 +15,7 @@ mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -40,6 +41,24 @@ pub fn router(state: AppState) -> Router {
         .route("/api/export-jobs/{id}/link", post(export_jobs::link))
         .route("/api/files/{id}", get(download::signed))
         .route("/api/formats", get(formats::list))
+        .route("/api/admin/formatters", get(admin_formatters::list))
+        .route(
+            "/api/admin/formatters/{name}",
+            put(admin_formatters::install)
+                .layer(DefaultBodyLimit::max(admin_formatters::MAX_COMPONENT_BYTES)),
+        )
+        .route(
+            "/api/admin/formatters/{name}/activate",
+            post(admin_formatters::activate),
+        )
+        .route(
+            "/api/admin/formatters/{name}/versions/{version}",
+            delete(admin_formatters::delete),
+        )
+        .route(
+            "/api/admin/formatters/{name}/canary/{organization_id}",
+            delete(admin_formatters::end_canary),
+        )
         .route("/api/dataexport/{data_type}", get(data_export::data_export))
         .route("/api/admindashboard/export", get(data_export::dashboard))
         .route("/api/openapi.json", get(openapi::document))

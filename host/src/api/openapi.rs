@@ -6,7 +6,9 @@ use axum::response::{Html, IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{data_export, download, export_jobs, formats, health, problem, views};
+use super::{
+    admin_formatters, data_export, download, export_jobs, formats, health, problem, views,
+};
 use crate::auth::Role;
 use crate::jobs;
 
@@ -18,6 +20,8 @@ use crate::jobs;
         download::download, download::signed, formats::list,
         data_export::data_export, data_export::dashboard,
         health::healthz, health::readyz, health::metrics,
+        admin_formatters::install, admin_formatters::list, admin_formatters::activate,
+        admin_formatters::delete, admin_formatters::end_canary,
     ),
     components(schemas(
         jobs::ExportRequest, jobs::DateRange, jobs::Filters, jobs::OptionValue, jobs::JobStatus,

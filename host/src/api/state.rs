@@ -10,6 +10,7 @@ use crate::db::Database;
 use crate::formats::FormatRegistry;
 use crate::jobs::{ExportQueue, JobRepo, RunningJobs};
 use crate::metrics::Metrics;
+use crate::registry::PluginRegistry;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -21,6 +22,7 @@ pub struct Shared {
     pub queue: ExportQueue,
     pub blobs: BlobStore,
     pub formats: FormatRegistry,
+    pub registry: PluginRegistry,
     pub keys: TokenKeys,
     pub links: LinkSigner,
     pub metrics: Metrics,

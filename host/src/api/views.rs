@@ -75,6 +75,9 @@ pub struct FileView {
 pub struct PluginRef {
     pub name: String,
     pub version: String,
+    /// sha256 of the exact component that wrote the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// A page of jobs, newest first.
@@ -119,6 +122,7 @@ impl JobView {
                     plugin: PluginRef {
                         name: job.plugin_name.clone().unwrap_or_default(),
                         version: job.plugin_version.clone().unwrap_or_default(),
+                        sha256: job.plugin_sha256.clone(),
                     },
                 })
             }
