@@ -4,6 +4,8 @@ mod data;
 mod export;
 mod plugin_check;
 mod plugin_info;
+mod plugin_new;
+mod plugin_registry;
 mod plugin_run;
 mod serve;
 mod token;
@@ -34,7 +36,8 @@ enum Command {
     /// Export through a running service: create a job, follow it, download
     /// and verify the file.
     Export(export::ExportArgs),
-    /// Work with formatter plugins: try one on rows, certify it.
+    /// Work with formatter plugins: try one on rows, certify it, manage the
+    /// registry.
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Apply the database migrations.
@@ -54,6 +57,19 @@ enum PluginCommand {
     Check(plugin_check::CheckArgs),
     /// Print a plugin's self-description (name, version, media type, options).
     Info(plugin_info::InfoArgs),
+    /// Write a new plugin crate from a template: a working format with its tests.
+    New(plugin_new::NewArgs),
+    /// Install a component into the service's registry: validate it (world,
+    /// precompile, conformance kit) and activate it.
+    Install(plugin_registry::InstallArgs),
+    /// List the registry's versions: status, where each is active.
+    List(plugin_registry::ListArgs),
+    /// Activate a version for everyone or one organization (also rollback).
+    Activate(plugin_registry::ActivateArgs),
+    /// Delete an inactive version.
+    Delete(plugin_registry::DeleteArgs),
+    /// End an organization's canary.
+    EndCanary(plugin_registry::EndCanaryArgs),
 }
 
 impl Cli {
@@ -76,6 +92,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(args),
         Command::Plugin(PluginCommand::Info(args)) => plugin_info::run(args),
+        Command::Plugin(PluginCommand::New(args)) => plugin_new::run(args),
+        Command::Plugin(PluginCommand::Install(args)) => plugin_registry::install(args),
+        Command::Plugin(PluginCommand::List(args)) => plugin_registry::list(args),
+        Command::Plugin(PluginCommand::Activate(args)) => plugin_registry::activate(args),
+        Command::Plugin(PluginCommand::Delete(args)) => plugin_registry::delete(args),
+        Command::Plugin(PluginCommand::EndCanary(args)) => plugin_registry::end_canary(args),
         Command::Migrate(args) => data::migrate(args),
         Command::DemoData(args) => data::demo_data(args),
         Command::Dataset(command) => data::dataset(command),

@@ -1,0 +1,273 @@
+//! `exporter plugin install | list | activate | delete | end-canary`: the
+//! plugin registry from the command line. They act on the configured
+//! database and blob store directly, like `exporter migrate`; running
+//! services pick the change up within their registry poll interval.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+
+use super::data::runtime;
+use crate::blob::BlobStore;
+use crate::config::Config;
+use crate::formats::FormatRegistry;
+use crate::metrics::Metrics;
+use crate::plugins::{PluginEngine, RuntimeConfig};
+use crate::registry::{Installer, PluginRegistry, RegistryError, Selector};
+use crate::service::{open_database, registry_settings};
+
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// The component (`.wasm`).
+    file: PathBuf,
+    /// The format it must implement (default: whatever it says it is).
+    #[arg(long)]
+    name: Option<String>,
+    /// Only install and validate; activate later.
+    #[arg(long)]
+    no_activate: bool,
+    /// Activate for this organization only (a canary).
+    #[arg(long = "org")]
+    organization: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print the versions as JSON, reports included.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ActivateArgs {
+    /// The format, e.g. csv.
+    name: String,
+    /// The version to run (the previous one, to roll back).
+    version: String,
+    /// Needed only when two builds carry the same version.
+    #[arg(long)]
+    sha256: Option<String>,
+    /// Activate for this organization only (a canary).
+    #[arg(long = "org")]
+    organization: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    name: String,
+    version: String,
+    #[arg(long)]
+    sha256: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EndCanaryArgs {
+    name: String,
+    #[arg(long = "org")]
+    organization: String,
+}
+
+/// The registry of the configured service, without serving.
+async fn open_registry() -> anyhow::Result<PluginRegistry> {
+    let config = Config::load(None)?;
+    let db = open_database(&config).await?;
+    let blobs = BlobStore::open(&config.blob_url)?;
+    let cache_dir = config.data_dir.join("plugin-cache");
+    std::fs::create_dir_all(&cache_dir)
+        .with_context(|| format!("creating {}", cache_dir.display()))?;
+    let runtime = RuntimeConfig {
+        cache_dir: Some(cache_dir),
+        max_concurrent_exports: 4,
+        ..RuntimeConfig::default()
+    };
+    let engine = PluginEngine::new(runtime)?;
+    Ok(PluginRegistry::new(
+        db,
+        blobs,
+        engine,
+        FormatRegistry::default(),
+        Metrics::new(),
+        registry_settings(&config),
+    ))
+}
+
+/// Registry errors as one line; a refusal with its failed steps.
+fn report_error(error: RegistryError) -> anyhow::Result<ExitCode> {
+    if let RegistryError::Refused(installed) = &error {
+        eprintln!(
+            "error: {} {} (sha256 {}) was refused",
+            installed.version.name, installed.version.version, installed.version.sha256
+        );
+        for step in &installed.report.steps {
+            eprintln!(
+                "  {} {}: {}",
+                if step.passed { "PASS" } else { "FAIL" },
+                step.name,
+                step.detail
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!("error: {error}");
+    Ok(ExitCode::FAILURE)
+}
+
+pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    runtime()?.block_on(async {
+        let registry = open_registry().await?;
+        let installer = Installer {
+            source: "cli",
+            by: format!("cli:{}", whoami()),
+        };
+        let outcome = registry
+            .install(
+                Bytes::from(bytes),
+                args.name.as_deref(),
+                &installer,
+                !args.no_activate,
+                args.organization.as_deref(),
+            )
+            .await;
+        let installed = match outcome {
+            Ok(installed) => installed,
+            Err(error) => return report_error(error),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&installed)?);
+        } else {
+            let v = &installed.version;
+            println!(
+                "{} {} {} (sha256 {}, {} ms of checks)",
+                if installed.already_installed {
+                    "already installed:"
+                } else {
+                    "installed:"
+                },
+                v.name,
+                v.version,
+                v.sha256,
+                installed.report.millis
+            );
+            if installed.activated {
+                match &args.organization {
+                    Some(org) => println!("active for organization {org} (canary)"),
+                    None => println!("active for everyone"),
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let registry = open_registry().await?;
+        let versions = match registry.list().await {
+            Ok(versions) => versions,
+            Err(error) => return report_error(error),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&versions)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "{:<12} {:<14} {:<9} {:<8} {:<18} {:<14} sha256",
+            "FORMAT", "VERSION", "STATUS", "SOURCE", "ACTIVE", "INSTALLED BY"
+        );
+        for view in versions {
+            let v = &view.version;
+            let active = match (view.active, view.canary_organizations.is_empty()) {
+                (true, _) => "everyone".to_owned(),
+                (false, false) => format!("canary: {}", view.canary_organizations.join(",")),
+                (false, true) => "-".to_owned(),
+            };
+            println!(
+                "{:<12} {:<14} {:<9} {:<8} {:<18} {:<14} {}",
+                v.name,
+                v.version,
+                v.status,
+                v.source,
+                active,
+                v.installed_by,
+                &v.sha256[..16.min(v.sha256.len())]
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let registry = open_registry().await?;
+        let selector = Selector {
+            version: args.version,
+            sha256: args.sha256,
+        };
+        let by = format!("cli:{}", whoami());
+        match registry
+            .activate(&args.name, &selector, args.organization.as_deref(), &by)
+            .await
+        {
+            Ok(record) => {
+                let whom = args
+                    .organization
+                    .map_or("everyone".to_owned(), |org| format!("organization {org}"));
+                println!(
+                    "{} {} (sha256 {}) is active for {whom}",
+                    record.name, record.version, record.sha256
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => report_error(error),
+        }
+    })
+}
+
+pub fn delete(args: DeleteArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let registry = open_registry().await?;
+        let selector = Selector {
+            version: args.version,
+            sha256: args.sha256,
+        };
+        match registry.delete(&args.name, &selector).await {
+            Ok(record) => {
+                println!(
+                    "deleted {} {} (sha256 {})",
+                    record.name, record.version, record.sha256
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => report_error(error),
+        }
+    })
+}
+
+pub fn end_canary(args: EndCanaryArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let registry = open_registry().await?;
+        match registry.end_canary(&args.name, &args.organization).await {
+            Ok(()) => {
+                println!(
+                    "organization {} runs everyone's {} again",
+                    args.organization, args.name
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => report_error(error),
+        }
+    })
+}
+
+fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
