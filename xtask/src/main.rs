@@ -8,6 +8,11 @@
 //!   `[package.metadata.exporter] test-plugin = "<name>"`;
 //!
 //! where `<target-dir>` is `$CARGO_TARGET_DIR` or `<workspace>/target`.
+//!
+//! A test plugin may also list variants, each built with extra cargo
+//! features into its own file (`variants = { "stamp-v2" = ["v2"] }` gives
+//! `<target-dir>/test-plugins/stamp-v2.wasm`): the registry's tests need
+//! several versions of one format.
 
 use std::fs;
 use std::io::Read;
@@ -18,8 +23,9 @@ use anyhow::{Context, Result, bail, ensure};
 
 const TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "plugin";
-/// Where plugin crates live, relative to the workspace root.
-const CRATE_DIRS: [&str; 2] = ["plugins", "tests/guests"];
+/// Where plugin crates live, relative to the workspace root: the shipped
+/// formats, the test guests and the examples for plugin authors.
+const CRATE_DIRS: [&str; 3] = ["plugins", "tests/guests", "examples"];
 /// `\0asm`, then version 0x0d and layer 1: a component, not a core module
 /// (whose version/layer bytes are `01 00 00 00`).
 const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
@@ -79,6 +85,8 @@ struct PluginCrate {
     /// replaced by `_`.
     lib_name: String,
     kind: Kind,
+    /// Extra builds: output name and the cargo features that make it.
+    variants: Vec<(String, Vec<String>)>,
 }
 
 impl PluginCrate {
@@ -108,6 +116,48 @@ fn build_plugins() -> Result<()> {
             plugin.destination(&target_dir).display()
         );
     }
+    // One cargo invocation per variant: features unify within one.
+    for plugin in &crates {
+        for (name, features) in &plugin.variants {
+            cargo_build_variant(&root, &target_dir, &plugin.package, features)?;
+            let built = target_dir
+                .join(TARGET)
+                .join(PROFILE)
+                .join(format!("{}.wasm", plugin.lib_name));
+            let destination = target_dir.join("test-plugins").join(format!("{name}.wasm"));
+            let size = install(&built, &destination)
+                .with_context(|| format!("installing variant {name} of {}", plugin.package))?;
+            println!("{:<60} {size:>9} bytes", destination.display());
+        }
+    }
+    Ok(())
+}
+
+fn cargo_build_variant(
+    root: &Path,
+    target_dir: &Path,
+    package: &str,
+    features: &[String],
+) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--profile",
+            PROFILE,
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .args(["-p", package, "--features", &features.join(",")])
+        .status()
+        .context("running cargo build")?;
+    ensure!(
+        status.success(),
+        "cargo build of {package} with features {features:?} failed ({status})"
+    );
     Ok(())
 }
 
@@ -212,10 +262,34 @@ fn read_manifest(manifest: &Path) -> Result<Option<PluginCrate>> {
         .and_then(|l| l.get("name"))
         .and_then(|n| n.as_str())
         .map_or_else(|| name.replace('-', "_"), str::to_owned);
+    let mut variants = Vec::new();
+    if let Some(table) = metadata.get("variants") {
+        let table = table
+            .as_table()
+            .context("package.metadata.exporter.variants is not a table")?;
+        ensure!(
+            matches!(kind, Kind::TestPlugin(_)),
+            "{name}: only test plugins have variants"
+        );
+        for (variant, features) in table {
+            let features = features
+                .as_array()
+                .and_then(|list| {
+                    list.iter()
+                        .map(|f| f.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .with_context(|| {
+                    format!("variant {variant:?}: expected a list of feature names")
+                })?;
+            variants.push((variant.clone(), features));
+        }
+    }
     Ok(Some(PluginCrate {
         package: name.to_owned(),
         lib_name,
         kind,
+        variants,
     }))
 }
 
@@ -408,11 +482,13 @@ mod tests {
             package: "a".into(),
             lib_name: "a".into(),
             kind: Kind::Format("csv".into()),
+            variants: Vec::new(),
         };
         let b = PluginCrate {
             package: "b".into(),
             lib_name: "b".into(),
             kind: Kind::Format("csv".into()),
+            variants: Vec::new(),
         };
         assert!(check_unique(&[a, b]).is_err());
     }

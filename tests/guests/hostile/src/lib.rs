@@ -6,7 +6,7 @@
 //!
 //! | mode | behaviour |
 //! |---|---|
-//! | `ok` (default) | each row's first column as text (null: empty) and `\n` |
+//! | `ok` (default; see `DEFAULT_MODE`) | each row's first column as text (null: empty) and `\n` |
 //! | `loop` | spins forever |
 //! | `loop-in-open` | spins forever in `open` |
 //! | `memory-bomb` | allocates and fills 1 MiB blocks until allocation fails (a trap) |
@@ -62,6 +62,16 @@ const MODES: [(&str, Mode); 9] = [
 
 const MIB: usize = 1 << 20;
 
+/// The mode when none is given. The `default-*` features build variants
+/// that misbehave with default options, as the conformance kit runs them.
+const DEFAULT_MODE: &str = if cfg!(feature = "default-loop") {
+    "loop"
+} else if cfg!(feature = "default-memory-bomb") {
+    "memory-bomb"
+} else {
+    "ok"
+};
+
 /// A hostile export in progress.
 pub struct HostileEncoder {
     mode: Mode,
@@ -82,7 +92,7 @@ impl Format for Hostile {
             description: "Test plugin that misbehaves on request; never deploy it".into(),
             options: vec![OptionSpec::choice(
                 "mode",
-                "ok",
+                DEFAULT_MODE,
                 MODES.iter().map(|(name, _)| *name),
                 "Which misbehaviour to show",
             )],

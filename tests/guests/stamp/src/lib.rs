@@ -1,0 +1,81 @@
+//! A plain-text format that stamps its version on every file, so a test can
+//! tell from the bytes alone which version of a plugin wrote them. Built in
+//! several versions (cargo features, see Cargo.toml) for the registry's
+//! hot-swap and rollback tests. Never ship it.
+//!
+//! Output: `stamp <version>` on the first line, then each row's first
+//! column as text (null: empty), one per line.
+
+use exporter_plugin_sdk::{
+    Batch, Column, Encoder, ExportContext, Format, FormatError, FormatInfo, Options, Output,
+    TextFormatter,
+};
+
+/// The stamp test format.
+pub struct Stamp;
+
+const VERSION: &str = if cfg!(feature = "trap-on-users") {
+    "3.0.0"
+} else if cfg!(feature = "v2") {
+    "2.0.0"
+} else {
+    "1.0.0"
+};
+
+/// A stamp export in progress.
+pub struct StampEncoder {
+    text: TextFormatter,
+}
+
+impl Format for Stamp {
+    type Encoder = StampEncoder;
+
+    fn info() -> FormatInfo {
+        FormatInfo {
+            name: "stamp".into(),
+            version: VERSION.into(),
+            media_type: "text/plain; charset=utf-8".into(),
+            file_extension: "txt".into(),
+            description: "Test plugin: first column per line, under a version stamp".into(),
+            options: Vec::new(),
+        }
+    }
+
+    fn open(
+        columns: &[Column],
+        _options: &Options,
+        context: &ExportContext,
+        out: &mut Output,
+    ) -> Result<StampEncoder, FormatError> {
+        if cfg!(feature = "trap-on-users") && context.title.starts_with("Users") {
+            panic!("stamp {VERSION} crashes on users exports on purpose");
+        }
+        if columns.is_empty() {
+            return Err(FormatError::UnsupportedSchema(
+                "stamp writes the first column; there is none".into(),
+            ));
+        }
+        out.write_str("stamp ");
+        out.write_str(VERSION);
+        out.write_str("\n");
+        Ok(StampEncoder {
+            text: TextFormatter::new(),
+        })
+    }
+}
+
+impl Encoder for StampEncoder {
+    fn write_batch(&mut self, batch: &Batch<'_>, out: &mut Output) -> Result<(), FormatError> {
+        for row in 0..batch.rows() {
+            out.write_str(self.text.value(batch.value(row, 0)).unwrap_or(""));
+            out.write_str("\n");
+        }
+        Ok(())
+    }
+
+    fn finish(self, _out: &mut Output) -> Result<(), FormatError> {
+        Ok(())
+    }
+}
+
+exporter_plugin_sdk::export_format!(Stamp);
