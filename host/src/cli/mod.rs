@@ -199,3 +199,18 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// clap checks a command's definition only when it is parsed; this
+    /// checks every subcommand's (duplicate names, clashes with the
+    /// propagated `--version`) at once.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

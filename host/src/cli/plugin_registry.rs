@@ -48,7 +48,8 @@ pub struct ActivateArgs {
     /// The format, e.g. csv.
     name: String,
     /// The version to run (the previous one, to roll back).
-    version: String,
+    #[arg(value_name = "VERSION")]
+    plugin_version: String,
     /// Needed only when two builds carry the same version.
     #[arg(long)]
     sha256: Option<String>,
@@ -60,7 +61,8 @@ pub struct ActivateArgs {
 #[derive(Debug, clap::Args)]
 pub struct DeleteArgs {
     name: String,
-    version: String,
+    #[arg(value_name = "VERSION")]
+    plugin_version: String,
     #[arg(long)]
     sha256: Option<String>,
 }
@@ -207,7 +209,7 @@ pub fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let registry = open_registry().await?;
         let selector = Selector {
-            version: args.version,
+            version: args.plugin_version,
             sha256: args.sha256,
         };
         let by = format!("cli:{}", whoami());
@@ -234,7 +236,7 @@ pub fn delete(args: DeleteArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let registry = open_registry().await?;
         let selector = Selector {
-            version: args.version,
+            version: args.plugin_version,
             sha256: args.sha256,
         };
         match registry.delete(&args.name, &selector).await {

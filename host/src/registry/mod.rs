@@ -332,7 +332,8 @@ impl PluginRegistry {
                 "plugin version installed"
             );
         } else {
-            tracing::warn!(
+            // The installer hears why; for the service it is no fault.
+            tracing::info!(
                 format = name,
                 sha256,
                 reason = record.status_reason.as_deref().unwrap_or(""),
