@@ -13,7 +13,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
-step "independent readers: python3 (csv, json), openpyxl, LibreOffice, qpdf, poppler"
+step "independent readers: python3 (csv, json), openpyxl, LibreOffice, qpdf, poppler; componentize-py"
 missing=()
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)
@@ -26,6 +26,13 @@ if ! python3 -c 'import openpyxl' 2>/dev/null; then
     # pyenv's or the system's python3; the system one is externally managed.
     python3 -m pip install -q openpyxl 2>/dev/null ||
         python3 -m pip install -q --break-system-packages openpyxl
+fi
+if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("componentize-py") != "0.25.1")' 2>/dev/null; then
+    # Builds examples/python-plugin for tests/tests/python_plugin.rs, which
+    # runs it as `python3 -c "from componentize_py import script; ..."`, so
+    # no PATH entry is needed. Keep the version in step with that test.
+    python3 -m pip install -q componentize-py==0.25.1 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages componentize-py==0.25.1
 fi
 
 step "services: PostgreSQL on 127.0.0.1:5432 (the tests create and drop their own databases)"
@@ -45,7 +52,7 @@ step "clippy (host and guests, native and wasm32-wasip2)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --target wasm32-wasip2 \
     -p exporter-plugin-sdk -p exporter-plugin-csv -p exporter-plugin-json -p exporter-plugin-ndjson \
-    -p exporter-plugin-xlsx -p exporter-plugin-pdf \
+    -p exporter-plugin-xlsx -p exporter-plugin-pdf -p exporter-example-markdown \
     -- -D warnings
 
 step "tests"

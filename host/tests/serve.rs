@@ -2,75 +2,9 @@
 //! runs them: real processes, the embedded defaults in a temporary
 //! directory, a graceful stop on SIGTERM.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-    }
-}
-
-fn command(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_exporter"));
-    command
-        .env("EXPORTER_PLUGINS_DIR", target_dir().join("plugins"))
-        .env("EXPORTER_DATA_DIR", data_dir)
-        .env_remove("EXPORTER_DATABASE_URL")
-        .env_remove("EXPORTER_BLOB_URL")
-        .env_remove("EXPORTER_JWT_SECRET");
-    command
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().expect("the exporter binary runs")
-}
-
-/// Starts `exporter serve --demo` on a free port; returns it, its URL and
-/// what it printed before listening.
-fn serve(data_dir: &Path) -> (Child, String, String) {
-    let mut child = command(data_dir)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut before = String::new();
-    let url = loop {
-        let line = lines.next().expect("serve prints its address").unwrap();
-        if let Some(url) = line.strip_prefix("Exporter is listening on ") {
-            break url.trim().to_owned();
-        }
-        before.push_str(&line);
-        before.push('\n');
-        assert!(Instant::now() < deadline, "serve did not start");
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url, before)
-}
-
-fn stop(mut child: Child) {
-    // SAFETY: sending SIGTERM to our own child process.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{command, run, serve, stop};
 
 #[test]
 fn serve_token_and_export_work_together() {

@@ -31,6 +31,67 @@ fn artifact(dir: &str, name: &str) -> PathBuf {
     path
 }
 
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+/// The `exporter` binary of this build profile. Cargo builds it for the
+/// host's own integration tests (`cargo nextest run --workspace`, as
+/// `scripts/test.sh` runs), so it is normally there; run alone, this crate
+/// builds it with the workspace's feature set (building `-p exporter` on
+/// its own would resolve other features and rebuild half the tree).
+pub fn exporter_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            // Test binaries run as target/<profile>/deps/<name>-<hash>.
+            let exe = std::env::current_exe().expect("the test knows its path");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("test binaries live in target/<profile>/deps");
+            let binary = profile_dir.join("exporter");
+            if binary.exists() {
+                return binary;
+            }
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev",
+                Some(other) => other,
+            };
+            let output = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "--workspace",
+                    "--bins",
+                    "--profile",
+                    profile,
+                ])
+                .current_dir(repo_root())
+                .output()
+                .expect("cargo runs");
+            assert_success("cargo build --bins", &output);
+            assert!(binary.exists(), "{} was not built", binary.display());
+            binary
+        })
+        .clone()
+}
+
+/// Asserts a command succeeded, showing its output if not.
+pub fn assert_success(what: &str, output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A built-in format plugin, e.g. `plugin_path("csv")`.
 pub fn plugin_path(name: &str) -> PathBuf {
     artifact("plugins", name)

@@ -40,6 +40,10 @@ impl TestService {
             listen: "127.0.0.1:0".parse().expect("address"),
             jwt_secret: Some(Secret::new(SECRET)),
             plugins_dir: crate::target_dir().join("plugins"),
+            // The built-ins' conformance is tested on its own (formats.rs,
+            // xlsx.rs, pdf.rs); every service re-checking them would only
+            // compete with the test for the CPU.
+            check_builtins: false,
             ..Config::default()
         };
         adjust(&mut config);
@@ -76,6 +80,12 @@ impl TestService {
     pub fn post(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
         self.client
             .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+    }
+
+    pub fn put(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .put(format!("{}{path}", self.url))
             .bearer_auth(token)
     }
 

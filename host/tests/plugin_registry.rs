@@ -1,0 +1,243 @@
+//! The plugin registry from the command line and across processes:
+//! `exporter plugin install | list | activate | delete`, and two `exporter
+//! serve` processes on one database both switching within a second of an
+//! activation.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{command, run, serve, stop, target_dir};
+
+fn test_plugin(name: &str) -> PathBuf {
+    let path = target_dir()
+        .join("test-plugins")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask plugins`",
+        path.display()
+    );
+    path
+}
+
+fn cli(data_dir: &Path) -> Command {
+    command(data_dir)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn succeeds(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+fn list_json(dir: &Path) -> Vec<serde_json::Value> {
+    let out = succeeds(run(cli(dir).args(["plugin", "list", "--json"])));
+    serde_json::from_str(&out).unwrap()
+}
+
+fn active_version(versions: &[serde_json::Value], name: &str) -> Option<String> {
+    versions
+        .iter()
+        .find(|v| v["name"] == name && v["active"] == true)
+        .map(|v| v["version"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn install_activate_roll_back_and_delete_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+
+    let out = succeeds(run(cli(dir)
+        .args(["plugin", "install"])
+        .arg(test_plugin("stamp"))));
+    assert!(out.contains("installed: stamp 1.0.0"), "{out}");
+    assert!(out.contains("active for everyone"), "{out}");
+    let out = succeeds(run(cli(dir)
+        .args(["plugin", "install", "--no-activate"])
+        .arg(test_plugin("stamp-v2"))));
+    assert!(out.contains("installed: stamp 2.0.0"), "{out}");
+    assert!(!out.contains("active"), "{out}");
+    assert_eq!(
+        active_version(&list_json(dir), "stamp").as_deref(),
+        Some("1.0.0")
+    );
+
+    let out = succeeds(run(cli(dir).args(["plugin", "activate", "stamp", "2.0.0"])));
+    assert!(out.contains("stamp 2.0.0"), "{out}");
+    assert_eq!(
+        active_version(&list_json(dir), "stamp").as_deref(),
+        Some("2.0.0")
+    );
+    // Rollback.
+    succeeds(run(cli(dir).args(["plugin", "activate", "stamp", "1.0.0"])));
+    assert_eq!(
+        active_version(&list_json(dir), "stamp").as_deref(),
+        Some("1.0.0")
+    );
+
+    let table = succeeds(run(cli(dir).args(["plugin", "list"])));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("stamp") && l.contains("1.0.0") && l.contains("everyone")),
+        "{table}"
+    );
+
+    // The active version stays; the other goes.
+    let refused = run(cli(dir).args(["plugin", "delete", "stamp", "1.0.0"]));
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).starts_with("error: stamp 1.0.0 is active for everyone"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(stderr(&refused).lines().count(), 1);
+    succeeds(run(cli(dir).args(["plugin", "delete", "stamp", "2.0.0"])));
+    assert!(!list_json(dir).iter().any(|v| v["version"] == "2.0.0"));
+
+    // A refused install: non-zero, the failed step named.
+    let refused = run(cli(dir)
+        .args(["plugin", "install"])
+        .arg(test_plugin("naive-csv")));
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(message.starts_with("error: naive-csv"), "{message}");
+    assert!(message.contains("FAIL conformance kit"), "{message}");
+    let versions = list_json(dir);
+    let naive = versions.iter().find(|v| v["name"] == "naive-csv").unwrap();
+    assert_eq!(naive["status"], "Refused");
+    assert_eq!(naive["active"], false);
+
+    // A missing file: one line.
+    let missing = run(cli(dir).args(["plugin", "install", "/no/such/plugin.wasm"]));
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).starts_with("error: reading /no/such/plugin.wasm"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+async fn stamp_version(client: &reqwest::Client, url: &str, token: &str) -> Option<String> {
+    let formats: Vec<serde_json::Value> = client
+        .get(format!("{url}/api/formats"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    formats
+        .iter()
+        .find(|f| f["name"] == "stamp")
+        .map(|f| f["version"].as_str().unwrap().to_owned())
+}
+
+/// Polls both services until each serves `version`; returns how long the
+/// slower one took.
+async fn both_switch(
+    client: &reqwest::Client,
+    urls: &[String],
+    token: &str,
+    version: &str,
+) -> Duration {
+    let started = Instant::now();
+    let mut pending: Vec<&String> = urls.iter().collect();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for url in pending {
+            if stamp_version(client, url, token).await.as_deref() != Some(version) {
+                still.push(url);
+            }
+        }
+        pending = still;
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{pending:?} never switched to {version}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+#[test]
+fn two_services_on_one_database_switch_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (first, first_url, _) = serve(dir);
+    let (second, second_url, _) = serve(dir);
+    let urls = vec![first_url.clone(), second_url];
+    let token = succeeds(run(cli(dir).args([
+        "token",
+        "--user",
+        "super@exporter.test",
+        "--ttl",
+        "10m",
+    ])))
+    .trim()
+    .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+
+    // Installed by a third process, the CLI.
+    succeeds(run(cli(dir)
+        .args(["plugin", "install"])
+        .arg(test_plugin("stamp"))));
+    let took = runtime.block_on(both_switch(&client, &urls, &token, "1.0.0"));
+    assert!(
+        took < Duration::from_secs(1),
+        "install reached both services in {took:?}"
+    );
+
+    // Installed and activated through the first service's API.
+    let response = runtime.block_on(async {
+        client
+            .put(format!("{first_url}/api/admin/formatters/stamp"))
+            .bearer_auth(&token)
+            .body(std::fs::read(test_plugin("stamp-v2")).unwrap())
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(response.status(), 201);
+    let took = runtime.block_on(both_switch(&client, &urls, &token, "2.0.0"));
+    assert!(
+        took < Duration::from_secs(1),
+        "activation reached both services in {took:?}"
+    );
+    for version in ["1.0.0", "2.0.0"] {
+        let response = runtime.block_on(async {
+            client
+                .post(format!("{first_url}/api/admin/formatters/stamp/activate"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"version": version}))
+                .send()
+                .await
+                .unwrap()
+        });
+        assert_eq!(response.status(), 200);
+        let took = runtime.block_on(both_switch(&client, &urls, &token, version));
+        assert!(
+            took < Duration::from_secs(1),
+            "switching to {version} took {took:?}"
+        );
+    }
+    stop(first);
+    stop(second);
+}
