@@ -39,11 +39,13 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `exporter` binary of this build profile. Cargo builds it for the
-/// host's own integration tests (`cargo nextest run --workspace`, as
-/// `scripts/test.sh` runs), so it is normally there; run alone, this crate
-/// builds it with the workspace's feature set (building `-p exporter` on
-/// its own would resolve other features and rebuild half the tree).
+/// The `exporter` binary of this build profile. Cargo builds it fresh for
+/// the host's own integration tests, so a workspace run (`cargo nextest run
+/// --workspace`, as `scripts/test.sh` runs) always has an up-to-date one.
+/// Running this crate alone reuses whatever binary is there, which may be
+/// older than the host's sources; it is built only when missing, because
+/// building it from here resolves other features and rebuilds half the
+/// tree.
 pub fn exporter_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY

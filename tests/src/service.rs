@@ -151,10 +151,12 @@ impl TestService {
         }
     }
 
-    /// Files under the blob directory (relative paths), staging files included.
+    /// Export files under the blob directory (relative paths), staging
+    /// files included. Plugin components, which the registry keeps in the
+    /// same store under `plugins/`, are not exports.
     pub fn blob_files(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let mut stack = vec![self.blobs_dir.clone()];
+        let mut stack = vec![self.blobs_dir.join("exports")];
         while let Some(dir) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;

@@ -230,11 +230,18 @@ async fn install_activate_roll_back_and_delete_through_the_api() {
             .iter()
             .any(|v| v["name"] == "stamp" && v["version"] == "2.0.0")
     );
+    let component_file = |v: &Value| {
+        service
+            .blobs_dir
+            .join("plugins/stamp")
+            .join(format!("{}.wasm", v["sha256"].as_str().unwrap()))
+    };
     assert!(
-        !service
-            .blob_files()
-            .iter()
-            .any(|f| f.contains(v2["sha256"].as_str().unwrap())),
+        component_file(&v1).exists(),
+        "components live in the blob store"
+    );
+    assert!(
+        !component_file(&v2).exists(),
         "the deleted version's component is gone from the blob store"
     );
     service.stop().await;
@@ -476,6 +483,15 @@ async fn a_canary_serves_one_organization_until_it_ends() {
     assert_eq!(
         stamp, "stamp 2.0.0",
         "the canary organization gets the new version"
+    );
+    assert_eq!(
+        stamp_version_in_use(&service, &acme).await.as_deref(),
+        Some("2.0.0"),
+        "GET /api/formats shows an organization its canary"
+    );
+    assert_eq!(
+        stamp_version_in_use(&service, &globex).await.as_deref(),
+        Some("1.0.0")
     );
     let (_, stamp) = export(&service, &globex, users_export()).await;
     assert_eq!(stamp, "stamp 1.0.0", "everyone else keeps the old one");

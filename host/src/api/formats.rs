@@ -23,14 +23,16 @@ pub struct FormatView {
     pub options: Vec<OptionSpec>,
 }
 
-/// The installed formats and their options.
+/// The formats the caller's exports run on (an organization with a canary
+/// sees its canary version) and their options.
 #[utoipa::path(get, path = "/api/formats", tag = "formats",
     responses((status = 200, body = Vec<FormatView>)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, Auth(_caller): Auth) -> AppJson<Vec<FormatView>> {
+pub async fn list(State(state): State<AppState>, Auth(caller): Auth) -> AppJson<Vec<FormatView>> {
     let formats = state
         .formats
-        .all()
+        .names()
         .into_iter()
+        .filter_map(|name| state.formats.get_for(&caller.organization_id, &name))
         .map(|formatter| {
             let info = formatter.info().clone();
             let aliases = crate::formats::aliases_of(&info.name);

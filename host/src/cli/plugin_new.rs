@@ -18,6 +18,9 @@ use anyhow::{Context as _, bail};
 pub struct NewArgs {
     /// The format's name, lower-kebab-case (e.g. `tsv`, `team-report`): what
     /// exports ask for and what the registry lists.
+    // A leading hyphen is a bad name, not a flag: it gets the one-line
+    // naming error rather than clap's usage text.
+    #[arg(allow_hyphen_values = true)]
     name: String,
     /// Where to create the crate [default: ./exporter-plugin-NAME]. It must
     /// not exist, or be an empty directory.
