@@ -294,8 +294,11 @@ pub(crate) fn call_guest<R>(
 ) -> Result<R, PluginError> {
     let remaining = limits.export_timeout.saturating_sub(spent);
     let budget = limits.call_timeout.min(remaining);
-    let tick = store_tick(store);
-    let ticks = (budget.as_nanos() / tick.as_nanos().max(1)) as u64 + 1;
+    let tick = store_tick(store).as_nanos().max(1);
+    // The first tick may land at once, so the deadline is one tick more than
+    // the budget rounded *up*: never early (a call stopped early would be
+    // blamed on the wrong limit), at most a tick late.
+    let ticks = budget.as_nanos().div_ceil(tick) as u64 + 1;
     store.set_epoch_deadline(ticks);
     let started = Instant::now();
     match f(store) {
