@@ -8,8 +8,8 @@
 //! takes tens of seconds: nextest runs each test in its own process, so
 //! separate tests would pay it again each.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use exporter::batch::Value;
