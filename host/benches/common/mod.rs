@@ -6,7 +6,9 @@
 use std::time::{Duration, Instant};
 
 use exporter::batch::BatchBuilder;
-use exporter::plugins::{Column, ColumnType, ExportContext, Formatter, PluginEngine, RunStats};
+use exporter::plugins::{
+    ChunkSink, Column, ColumnType, ExportContext, Formatter, PluginEngine, PluginError, RunStats,
+};
 
 /// One source row: what a database cursor would hand us.
 pub struct Row {
@@ -93,7 +95,6 @@ pub fn through_plugin_with(
     options: &[(String, String)],
     rows: &[Row],
 ) -> (u64, RunStats) {
-    let columns = columns();
     let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sink = {
         let counted = counted.clone();
@@ -102,21 +103,38 @@ pub fn through_plugin_with(
             Ok(())
         }
     };
-    let mut run = formatter
-        .start(&columns, options, &context(), Box::new(sink))
-        .unwrap();
+    let stats = export_into(formatter, options, rows, Box::new(sink)).unwrap();
+    (counted.load(std::sync::atomic::Ordering::Relaxed), stats)
+}
+
+/// Exports `rows` through `formatter` into `sink`, reporting failures.
+pub fn through_plugin_into(
+    formatter: &Formatter,
+    rows: &[Row],
+    sink: Box<dyn ChunkSink>,
+) -> Result<RunStats, PluginError> {
+    export_into(formatter, &[], rows, sink)
+}
+
+fn export_into(
+    formatter: &Formatter,
+    options: &[(String, String)],
+    rows: &[Row],
+    sink: Box<dyn ChunkSink>,
+) -> Result<RunStats, PluginError> {
+    let columns = columns();
+    let mut run = formatter.start(&columns, options, &context(), sink)?;
     let mut builder = BatchBuilder::new(&columns, exporter::batch::DEFAULT_BATCH_ROWS);
     for row in rows {
         push_row(&mut builder, row);
         if builder.is_full() {
-            run.write_batch(&builder.take()).unwrap();
+            run.write_batch(&builder.take())?;
         }
     }
     if !builder.is_empty() {
-        run.write_batch(&builder.take()).unwrap();
+        run.write_batch(&builder.take())?;
     }
-    let stats = run.finish().unwrap();
-    (counted.load(std::sync::atomic::Ordering::Relaxed), stats)
+    run.finish()
 }
 
 pub fn median(mut samples: Vec<Duration>) -> Duration {
