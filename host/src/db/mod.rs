@@ -236,6 +236,75 @@ pub fn postgres_placeholders(sql: &str) -> String {
     out
 }
 
+/// Rows of `sql` (with `?` placeholders) as `T`, on either engine.
+pub async fn fetch_all<T>(db: &Database, sql: &str, args: &[Arg]) -> sqlx::Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    use sqlx::AssertSqlSafe;
+    match db {
+        Database::Sqlite(pool) => {
+            bind_args!(sqlx::query_as::<_, T>(AssertSqlSafe(sql.to_owned())), args)
+                .fetch_all(pool)
+                .await
+        }
+        Database::Postgres(pool) => {
+            bind_args!(
+                sqlx::query_as::<_, T>(AssertSqlSafe(postgres_placeholders(sql))),
+                args
+            )
+            .fetch_all(pool)
+            .await
+        }
+    }
+}
+
+/// The first row of `sql` as `T`, if any, on either engine.
+pub async fn fetch_optional<T>(db: &Database, sql: &str, args: &[Arg]) -> sqlx::Result<Option<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    use sqlx::AssertSqlSafe;
+    match db {
+        Database::Sqlite(pool) => {
+            bind_args!(sqlx::query_as::<_, T>(AssertSqlSafe(sql.to_owned())), args)
+                .fetch_optional(pool)
+                .await
+        }
+        Database::Postgres(pool) => {
+            bind_args!(
+                sqlx::query_as::<_, T>(AssertSqlSafe(postgres_placeholders(sql))),
+                args
+            )
+            .fetch_optional(pool)
+            .await
+        }
+    }
+}
+
+/// Runs `sql` on either engine; returns the rows it changed.
+pub async fn execute(db: &Database, sql: &str, args: &[Arg]) -> sqlx::Result<u64> {
+    use sqlx::AssertSqlSafe;
+    Ok(match db {
+        Database::Sqlite(pool) => bind_args!(sqlx::query(AssertSqlSafe(sql.to_owned())), args)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Database::Postgres(pool) => {
+            bind_args!(sqlx::query(AssertSqlSafe(postgres_placeholders(sql))), args)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }
+    })
+}
+
 /// Current time in microseconds since the epoch, the unit of our instants.
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now()

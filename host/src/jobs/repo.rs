@@ -3,11 +3,8 @@
 //! conditional UPDATE, so concurrent actors (API cancel, worker, sweeper)
 //! never overwrite each other's transitions.
 
-use sqlx::AssertSqlSafe;
-
 use super::model::{JobRecord, JobStatus};
-use crate::bind_args;
-use crate::db::{Arg, Database, now_micros, postgres_placeholders};
+use crate::db::{self, Arg, Database, now_micros};
 
 const COLUMNS: &str = "id, organization_id, created_by, data_type, format, request, status, \
     rows_written, total_rows, bytes_written, attempts, max_attempts, error, created_at, updated_at, \
@@ -73,60 +70,15 @@ impl JobRepo {
     }
 
     async fn fetch_optional(&self, sql: &str, args: &[Arg]) -> sqlx::Result<Option<JobRecord>> {
-        match &self.db {
-            Database::Sqlite(pool) => {
-                bind_args!(
-                    sqlx::query_as::<_, JobRecord>(AssertSqlSafe(sql.to_owned())),
-                    args
-                )
-                .fetch_optional(pool)
-                .await
-            }
-            Database::Postgres(pool) => {
-                bind_args!(
-                    sqlx::query_as::<_, JobRecord>(AssertSqlSafe(postgres_placeholders(sql))),
-                    args
-                )
-                .fetch_optional(pool)
-                .await
-            }
-        }
+        db::fetch_optional(&self.db, sql, args).await
     }
 
     async fn fetch_all(&self, sql: &str, args: &[Arg]) -> sqlx::Result<Vec<JobRecord>> {
-        match &self.db {
-            Database::Sqlite(pool) => {
-                bind_args!(
-                    sqlx::query_as::<_, JobRecord>(AssertSqlSafe(sql.to_owned())),
-                    args
-                )
-                .fetch_all(pool)
-                .await
-            }
-            Database::Postgres(pool) => {
-                bind_args!(
-                    sqlx::query_as::<_, JobRecord>(AssertSqlSafe(postgres_placeholders(sql))),
-                    args
-                )
-                .fetch_all(pool)
-                .await
-            }
-        }
+        db::fetch_all(&self.db, sql, args).await
     }
 
     async fn execute(&self, sql: &str, args: &[Arg]) -> sqlx::Result<u64> {
-        Ok(match &self.db {
-            Database::Sqlite(pool) => bind_args!(sqlx::query(AssertSqlSafe(sql.to_owned())), args)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-            Database::Postgres(pool) => {
-                bind_args!(sqlx::query(AssertSqlSafe(postgres_placeholders(sql))), args)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
-            }
-        })
+        db::execute(&self.db, sql, args).await
     }
 
     /// The INSERT of a new job, for the queue to run in the same

@@ -3,10 +3,8 @@
 //! PostgreSQL, as in `jobs::repo`.
 
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
 
-use crate::bind_args;
-use crate::db::{Arg, Database, now_micros, postgres_placeholders};
+use crate::db::{self, Arg, Database, now_micros};
 
 /// The scope of an activation for everyone; a canary's scope is its
 /// organization id.
@@ -193,54 +191,23 @@ impl RegistryStore {
         by: &str,
     ) -> sqlx::Result<()> {
         let now = now_micros();
-        let update = "UPDATE plugin_activations SET \
-             previous_sha256 = CASE WHEN sha256 = ? THEN previous_sha256 ELSE sha256 END, \
-             sha256 = ?, activated_by = ?, activated_at = ? WHERE name = ? AND scope = ?";
-        let updated = self
-            .execute(
-                update,
-                &[
-                    sha256.into(),
-                    sha256.into(),
-                    by.into(),
-                    now.into(),
-                    name.into(),
-                    scope.into(),
-                ],
-            )
-            .await?;
-        if updated == 0 {
-            let insert = format!(
-                "INSERT INTO plugin_activations ({ACTIVATION_COLUMNS}) VALUES (?, ?, ?, NULL, ?, ?) \
-                 ON CONFLICT (name, scope) DO NOTHING"
-            );
-            let inserted = self
-                .execute(
-                    &insert,
-                    &[
-                        name.into(),
-                        scope.into(),
-                        sha256.into(),
-                        by.into(),
-                        now.into(),
-                    ],
-                )
-                .await?;
-            if inserted == 0 {
-                // Another process inserted first: update over it.
-                self.execute(
-                    update,
-                    &[
-                        sha256.into(),
-                        sha256.into(),
-                        by.into(),
-                        now.into(),
-                        name.into(),
-                        scope.into(),
-                    ],
-                )
-                .await?;
-            }
+        let update = || async {
+            let sql = "UPDATE plugin_activations SET \
+                 previous_sha256 = CASE WHEN sha256 = ? THEN previous_sha256 ELSE sha256 END, \
+                 sha256 = ?, activated_by = ?, activated_at = ? WHERE name = ? AND scope = ?";
+            let args: [Arg; 6] = [
+                sha256.into(),
+                sha256.into(),
+                by.into(),
+                now.into(),
+                name.into(),
+                scope.into(),
+            ];
+            self.execute(sql, &args).await
+        };
+        if update().await? == 0 && !self.activate_if_unset(name, scope, sha256, by).await? {
+            // Another process inserted first: update over it.
+            update().await?;
         }
         Ok(())
     }
@@ -336,35 +303,10 @@ impl RegistryStore {
             + Send
             + Unpin,
     {
-        match &self.db {
-            Database::Sqlite(pool) => {
-                bind_args!(sqlx::query_as::<_, T>(AssertSqlSafe(sql.to_owned())), args)
-                    .fetch_all(pool)
-                    .await
-            }
-            Database::Postgres(pool) => {
-                bind_args!(
-                    sqlx::query_as::<_, T>(AssertSqlSafe(postgres_placeholders(sql))),
-                    args
-                )
-                .fetch_all(pool)
-                .await
-            }
-        }
+        db::fetch_all(&self.db, sql, args).await
     }
 
     async fn execute(&self, sql: &str, args: &[Arg]) -> sqlx::Result<u64> {
-        Ok(match &self.db {
-            Database::Sqlite(pool) => bind_args!(sqlx::query(AssertSqlSafe(sql.to_owned())), args)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-            Database::Postgres(pool) => {
-                bind_args!(sqlx::query(AssertSqlSafe(postgres_placeholders(sql))), args)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
-            }
-        })
+        db::execute(&self.db, sql, args).await
     }
 }
