@@ -2,7 +2,7 @@
 # Runs the service on its embedded defaults (SQLite file and local blob
 # store under ./data, in-process worker, plugins built from source), seeds
 # the demo, exports through the REST API with the `exporter export` client,
-# and keeps serving until Ctrl-C.
+# installs a new format plugin while serving, and keeps serving until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +49,14 @@ echo "== Export jobs: the same sessions as an Excel workbook and a PDF report"
     --column user_email --column country --column device --column started_at --column pages_viewed \
     --out "$out/acme-sessions-january.pdf"
 ls -l "$out"/acme-sessions-january.*
+
+echo
+echo "== Hot install: a new format plugin (the Markdown example), validated and activated while the service runs"
+"$exporter" plugin install target/test-plugins/markdown.wasm
+sleep 1 # the service picks activations up within its registry poll interval (250 ms)
+"$exporter" export --data-type users --format markdown --out "$out/acme-users.md"
+head -n 4 "$out/acme-users.md"
+"$exporter" plugin list
 
 echo
 echo "== The job list (newest first)"
