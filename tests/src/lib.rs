@@ -83,6 +83,26 @@ pub fn exporter_binary() -> PathBuf {
         .clone()
 }
 
+/// Runs `exporter plugin check WASM` with a 20,000-row large case through
+/// `exporter` (a configured `exporter_binary()` command) and fails with the
+/// report unless every case passed.
+pub fn assert_plugin_check_passes(mut exporter: Command, wasm: &Path) {
+    let output = exporter
+        .args(["plugin", "check"])
+        .arg(wasm)
+        .args(["--large-rows", "20000"])
+        .output()
+        .expect("exporter runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && !stdout.contains("FAIL"),
+        "the conformance kit failed for {}:\n{stdout}\n{}",
+        wasm.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Asserts a command succeeded, showing its output if not.
 pub fn assert_success(what: &str, output: &std::process::Output) {
     assert!(

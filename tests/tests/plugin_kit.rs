@@ -11,7 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use exporter_tests::{assert_success, exporter_binary, repo_root, target_dir, test_plugin_path};
+use exporter_tests::{
+    assert_plugin_check_passes, assert_success, exporter_binary, repo_root, target_dir,
+    test_plugin_path,
+};
 
 #[test]
 fn a_new_plugin_passes_its_tests_and_the_conformance_kit() {
@@ -38,7 +41,7 @@ fn a_new_plugin_passes_its_tests_and_the_conformance_kit() {
     assert_success("cargo build of the new component", &output);
     let wasm = kit_target_dir().join("wasm32-wasip2/release/exporter_plugin_demo_tsv.wasm");
 
-    assert_passes_the_kit(&wasm, work.path());
+    assert_plugin_check_passes(exporter(work.path()), &wasm);
 
     let input = work.path().join("rows.ndjson");
     std::fs::write(
@@ -105,7 +108,7 @@ fn plugin_new_refuses_bad_names_and_occupied_directories_in_one_line() {
 fn the_markdown_example_passes_the_kit_and_writes_a_table() {
     let work = tempfile::tempdir().unwrap();
     let wasm = test_plugin_path("markdown");
-    assert_passes_the_kit(&wasm, work.path());
+    assert_plugin_check_passes(exporter(work.path()), &wasm);
 
     let input = work.path().join("rows.ndjson");
     std::fs::write(
@@ -136,25 +139,6 @@ fn the_markdown_example_passes_the_kit_and_writes_a_table() {
         expected
             .replace("---:", "---")
             .replace("two<br>lines", "two lines")
-    );
-}
-
-/// Runs `exporter plugin check` with a short large-export case and fails
-/// with its report unless every case passed.
-fn assert_passes_the_kit(wasm: &Path, work: &Path) {
-    let output = exporter(work)
-        .args(["plugin", "check"])
-        .arg(wasm)
-        .args(["--large-rows", "20000"])
-        .output()
-        .expect("exporter runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(
-        output.status.success() && !stdout.contains("FAIL"),
-        "the conformance kit failed for {}:\n{stdout}\n{}",
-        wasm.display(),
-        String::from_utf8_lossy(&output.stderr)
     );
 }
 

@@ -19,7 +19,10 @@ use exporter::plugins::{
     Column, ColumnType, Formatter, PluginEngine, PluginError, RefusalKind, RuntimeConfig,
     SandboxLimits,
 };
-use exporter_tests::{assert_success, awkward_rows, export, exporter_binary, load, repo_root};
+use exporter_tests::{
+    assert_plugin_check_passes, assert_success, awkward_rows, export, exporter_binary, load,
+    repo_root,
+};
 
 /// The componentize-py the example is documented and tested with; keep in
 /// step with `scripts/test.sh` and `examples/python-plugin/README.md`.
@@ -58,7 +61,7 @@ fn a_python_plugin_passes_the_kit_and_writes_what_the_rust_sdk_writes() {
 
     same_cells_as_the_rust_csv_plugin(&tsv);
     options_change_the_output_or_are_refused(&tsv);
-    passes_the_conformance_kit(&wasm, &cache);
+    assert_plugin_check_passes(exporter_command(&cache), &wasm);
     plugin_run_output_reads_back_in_python(&wasm, &cache, work.path());
 }
 
@@ -146,23 +149,6 @@ fn options_change_the_output_or_are_refused(tsv: &Formatter) {
         }) => assert!(message.contains("null"), "{message}"),
         other => panic!("expected an invalid-option refusal, got {other:?}"),
     }
-}
-
-/// `exporter plugin check`, as a third-party author would run it.
-fn passes_the_conformance_kit(wasm: &Path, cache: &Path) {
-    let output = exporter_command(cache)
-        .args(["plugin", "check"])
-        .arg(wasm)
-        .args(["--large-rows", "20000"])
-        .output()
-        .expect("exporter runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(
-        output.status.success() && !stdout.contains("FAIL"),
-        "the conformance kit failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// `exporter plugin run` on rows with every delimiter and type, its file

@@ -90,6 +90,14 @@ struct PluginCrate {
 }
 
 impl PluginCrate {
+    /// Where cargo leaves the component.
+    fn built(&self, target_dir: &Path) -> PathBuf {
+        target_dir
+            .join(TARGET)
+            .join(PROFILE)
+            .join(format!("{}.wasm", self.lib_name))
+    }
+
     fn destination(&self, target_dir: &Path) -> PathBuf {
         match &self.kind {
             Kind::Format(name) => target_dir.join("plugins").join(format!("{name}.wasm")),
@@ -105,11 +113,7 @@ fn build_plugins() -> Result<()> {
     ensure_target_installed()?;
     cargo_build(&root, &target_dir, &crates)?;
     for plugin in &crates {
-        let built = target_dir
-            .join(TARGET)
-            .join(PROFILE)
-            .join(format!("{}.wasm", plugin.lib_name));
-        let size = install(&built, &plugin.destination(&target_dir))
+        let size = install(&plugin.built(&target_dir), &plugin.destination(&target_dir))
             .with_context(|| format!("installing the artifact of {}", plugin.package))?;
         println!(
             "{:<60} {size:>9} bytes",
@@ -120,10 +124,7 @@ fn build_plugins() -> Result<()> {
     for plugin in &crates {
         for (name, features) in &plugin.variants {
             cargo_build_variant(&root, &target_dir, &plugin.package, features)?;
-            let built = target_dir
-                .join(TARGET)
-                .join(PROFILE)
-                .join(format!("{}.wasm", plugin.lib_name));
+            let built = plugin.built(&target_dir);
             let destination = target_dir.join("test-plugins").join(format!("{name}.wasm"));
             let size = install(&built, &destination)
                 .with_context(|| format!("installing variant {name} of {}", plugin.package))?;
@@ -139,18 +140,7 @@ fn cargo_build_variant(
     package: &str,
     features: &[String],
 ) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "--profile",
-            PROFILE,
-            "--target",
-            TARGET,
-            "--target-dir",
-        ])
-        .arg(target_dir)
+    let status = plugin_build(root, target_dir)
         .args(["-p", package, "--features", &features.join(",")])
         .status()
         .context("running cargo build")?;
@@ -350,8 +340,8 @@ fn ensure_target_in_sysroot() -> Result<()> {
     Ok(())
 }
 
-/// One cargo invocation for all plugins, so shared dependencies build once.
-fn cargo_build(root: &Path, target_dir: &Path, crates: &[PluginCrate]) -> Result<()> {
+/// `cargo build` of plugin crates for the component target and profile.
+fn plugin_build(root: &Path, target_dir: &Path) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -365,6 +355,12 @@ fn cargo_build(root: &Path, target_dir: &Path, crates: &[PluginCrate]) -> Result
             "--target-dir",
         ])
         .arg(target_dir);
+    command
+}
+
+/// One cargo invocation for all plugins, so shared dependencies build once.
+fn cargo_build(root: &Path, target_dir: &Path, crates: &[PluginCrate]) -> Result<()> {
+    let mut command = plugin_build(root, target_dir);
     for plugin in crates {
         command.args(["-p", &plugin.package]);
     }
