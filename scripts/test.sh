@@ -57,3 +57,6 @@ cargo clippy --target wasm32-wasip2 \
 
 step "tests"
 cargo nextest run --workspace --no-fail-fast
+
+step "the job service's API suite again, on PostgreSQL (database and job queue)"
+EXPORTER_TEST_DATABASE=postgres cargo nextest run -p exporter-tests --test api --no-fail-fast

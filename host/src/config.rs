@@ -58,8 +58,11 @@ pub struct Config {
     pub link_ttl: Duration,
     /// Exports run at once by this process's worker.
     pub worker_concurrency: usize,
-    /// Run the worker in this process (`exporter serve`).
+    /// Run the worker in this process (`exporter serve`, `exporter worker`).
     pub run_worker: bool,
+    /// Serve the REST API (false for `exporter worker`, which serves only
+    /// health, readiness and metrics). Set by the command, not configured.
+    pub serve_api: bool,
     /// Attempts per job, the first included; transient failures only.
     pub max_attempts: u32,
     pub retry_base: Duration,
@@ -104,6 +107,7 @@ impl Default for Config {
             link_ttl: Duration::from_secs(24 * 3600),
             worker_concurrency: 2,
             run_worker: true,
+            serve_api: true,
             max_attempts: 5,
             retry_base: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),

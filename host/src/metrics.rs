@@ -27,6 +27,7 @@ struct Inner {
     plugin_errors: Family<Labels, Counter>,
     jobs: Family<Labels, Gauge>,
     retries: Counter,
+    dead_letters: Counter,
     rollbacks: Family<Labels, Counter>,
 }
 
@@ -48,6 +49,7 @@ impl Metrics {
         let plugin_errors = Family::<Labels, Counter>::default();
         let jobs = Family::<Labels, Gauge>::default();
         let retries = Counter::default();
+        let dead_letters = Counter::default();
         let rollbacks = Family::<Labels, Counter>::default();
         registry.register(
             "plugin_rollbacks",
@@ -81,6 +83,11 @@ impl Metrics {
             "Export runs that failed transiently and were scheduled again",
             retries.clone(),
         );
+        registry.register(
+            "jobs_dead_lettered",
+            "Export jobs that failed on their last attempt (dead letters)",
+            dead_letters.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -91,6 +98,7 @@ impl Metrics {
                 plugin_errors,
                 jobs,
                 retries,
+                dead_letters,
                 rollbacks,
             }),
         }
@@ -135,6 +143,10 @@ impl Metrics {
 
     pub fn retry_scheduled(&self) {
         self.inner.retries.inc();
+    }
+
+    pub fn dead_lettered(&self) {
+        self.inner.dead_letters.inc();
     }
 
     /// Renders the text exposition format, with `jobs` set from `by_status`.

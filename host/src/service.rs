@@ -99,7 +99,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
 
     let shutdown = CancellationToken::new();
     let server = {
-        let app = router(state.clone());
+        let app = match config.serve_api {
+            true => router(state.clone()),
+            false => crate::api::operations_router(state.clone()),
+        };
         let stop = shutdown.clone();
         tokio::spawn(async move {
             axum::serve(listener, app)
@@ -218,6 +221,7 @@ impl RunningService {
     /// shutdown timeout) and waits for everything to stop.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
+        let drain_by = tokio::time::Instant::now() + self.state.config.shutdown_timeout;
         let timeout = self.state.config.shutdown_timeout + std::time::Duration::from_secs(5);
         let server = tokio::time::timeout(timeout, self.server).await;
         if let Some(worker) = self.worker {
@@ -227,6 +231,19 @@ impl RunningService {
                     tracing::warn!(error = %format!("{e:#}"), "worker stopped with an error")
                 }
                 Err(e) => tracing::warn!(error = %e, "worker task failed"),
+            }
+            // The exports run on their own tasks: whatever way the worker
+            // stopped, the ones it started still get the shutdown timeout.
+            if !self
+                .state
+                .running
+                .drained(drain_by.saturating_duration_since(tokio::time::Instant::now()))
+                .await
+            {
+                tracing::warn!(
+                    running = self.state.running.len(),
+                    "exports still running at the shutdown timeout; the queue will run them again"
+                );
             }
         }
         let _ = self.sweeper.await;

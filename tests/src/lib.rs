@@ -279,6 +279,67 @@ pub mod databases {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
     }
 
+    /// An empty PostgreSQL database on the test server, dropped (with any
+    /// connection still open to it) when this is dropped.
+    pub struct ScratchPostgres {
+        pub name: String,
+        pub url: String,
+    }
+
+    impl ScratchPostgres {
+        pub async fn create() -> Self {
+            use sqlx::Executor as _;
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let name = format!(
+                "exporter_test_{}_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let admin = sqlx::PgPool::connect(&postgres_admin_url())
+                .await
+                .expect("PostgreSQL is running (scripts/test.sh starts it)");
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .unwrap();
+            admin.close().await;
+            let base = postgres_admin_url();
+            let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+            ScratchPostgres { name, url }
+        }
+    }
+
+    impl Drop for ScratchPostgres {
+        fn drop(&mut self) {
+            // From a fresh runtime on another thread: Drop may run inside a
+            // runtime that cannot block. FORCE closes connections a pool of
+            // the test's runtime may still hold.
+            let name = self.name.clone();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    use sqlx::Executor as _;
+                    if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
+                        let _ = admin
+                            .execute(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .await;
+                        admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+
     /// A scratch database; dropped (PostgreSQL) or deleted (SQLite) on drop.
     pub struct TestDatabase {
         pub db: Database,
@@ -287,11 +348,9 @@ pub mod databases {
     }
 
     enum Cleanup {
-        /// Held only so the directory is deleted when the database is dropped.
+        /// Held only so the directory (or database) goes when this does.
         Sqlite(#[allow(dead_code)] tempfile::TempDir),
-        Postgres {
-            name: String,
-        },
+        Postgres(#[allow(dead_code)] ScratchPostgres),
     }
 
     impl TestDatabase {
@@ -308,59 +367,31 @@ pub mod databases {
         }
 
         pub async fn postgres() -> Self {
-            use sqlx::Executor as _;
-            let name = format!(
-                "exporter_test_{}_{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-            );
-            let admin = sqlx::PgPool::connect(&postgres_admin_url())
-                .await
-                .expect("PostgreSQL is running (scripts/test.sh starts it)");
-            admin
-                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .await
-                .unwrap();
-            admin.close().await;
-            let base = postgres_admin_url();
-            let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+            let scratch = ScratchPostgres::create().await;
+            let url = scratch.url.clone();
             let db = Database::connect(&url).await.unwrap();
             db.migrate().await.unwrap();
             TestDatabase {
                 db,
                 url,
-                cleanup: Cleanup::Postgres { name },
+                cleanup: Cleanup::Postgres(scratch),
             }
         }
     }
 
     impl Drop for TestDatabase {
         fn drop(&mut self) {
-            if let Cleanup::Postgres { name } = &self.cleanup {
-                // Drop from a fresh runtime on another thread: Drop may run
-                // inside a runtime that cannot block.
-                let name = name.clone();
+            if let Cleanup::Postgres(_) = &self.cleanup {
+                // Closed from a fresh runtime on another thread (Drop may run
+                // inside a runtime that cannot block); the scratch database
+                // is dropped after, with the field.
                 let db = self.db.clone();
                 let _ = std::thread::spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
                         .unwrap();
-                    rt.block_on(async move {
-                        use sqlx::Executor as _;
-                        db.close().await;
-                        if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
-                            let _ = admin
-                                .execute(sqlx::AssertSqlSafe(format!(
-                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                                )))
-                                .await;
-                            admin.close().await;
-                        }
-                    });
+                    rt.block_on(db.close());
                 })
                 .join();
             }

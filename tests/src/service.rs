@@ -1,6 +1,8 @@
 //! The real service for API tests: SQLite file, local blob store and the
 //! built plugins in a temporary directory, listening on port 0, seeded with
-//! the demo data.
+//! the demo data. With `EXPORTER_TEST_DATABASE=postgres` the database (and
+//! so the job queue) is a scratch PostgreSQL database instead: the same
+//! tests run on both engines.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -20,6 +22,14 @@ pub struct TestService {
     pub blobs_dir: PathBuf,
     service: Option<RunningService>,
     _dir: tempfile::TempDir,
+    /// Dropped after the service (fields drop in order).
+    _postgres: Option<crate::databases::ScratchPostgres>,
+}
+
+/// Whether the tests run on PostgreSQL (`EXPORTER_TEST_DATABASE=postgres`)
+/// rather than SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("EXPORTER_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }
 
 impl TestService {
@@ -33,9 +43,17 @@ impl TestService {
         crate::init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
         let blobs_dir = dir.path().join("blobs");
+        let postgres = match on_postgres() {
+            true => Some(crate::databases::ScratchPostgres::create().await),
+            false => None,
+        };
+        let database_url = match &postgres {
+            Some(scratch) => scratch.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("exporter.db").display()),
+        };
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
-            database_url: format!("sqlite://{}", dir.path().join("exporter.db").display()),
+            database_url,
             blob_url: format!("file://{}", blobs_dir.display()),
             listen: "127.0.0.1:0".parse().expect("address"),
             jwt_secret: Some(Secret::new(SECRET)),
@@ -58,6 +76,7 @@ impl TestService {
             blobs_dir,
             service: Some(service),
             _dir: dir,
+            _postgres: postgres,
         }
     }
 

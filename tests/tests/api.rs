@@ -1043,17 +1043,94 @@ async fn transient_storage_failures_retry_with_backoff_then_succeed_or_fail() {
         "a success clears the error: {done}"
     );
 
-    // When it never recovers: Failed after the last attempt, error kept.
+    assert!(
+        done.get("errorHistory").unwrap()[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("blob store"),
+        "the failed attempt stays in the history: {done}"
+    );
+    assert_eq!(done["deadLettered"], false);
+
+    // When it never recovers: a dead letter after the last attempt, with
+    // every attempt's error, until an operator re-drives it.
     std::fs::remove_dir_all(&blocker).unwrap();
     std::fs::write(&blocker, b"not a directory").unwrap();
     let job = service.create(&admin, january("sessions", "csv")).await;
-    let failed = service
-        .wait_for(&admin, job["id"].as_str().unwrap(), "Failed")
-        .await;
+    let id = job["id"].as_str().unwrap();
+    let failed = service.wait_for(&admin, id, "Failed").await;
     assert_eq!(failed["attempts"], 3);
+    assert_eq!(failed["deadLettered"], true, "{failed}");
     let error = failed["error"].as_str().unwrap();
     assert!(error.contains("gave up after 3 attempts"), "{error}");
+    let history = failed["errorHistory"].as_array().unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| e["attempt"].clone())
+            .collect::<Vec<_>>(),
+        [json!(1), json!(2), json!(3)],
+        "{failed}"
+    );
+    let metrics = service
+        .client
+        .get(format!("{}/metrics", service.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("exporter_jobs_dead_lettered_total 1"),
+        "{metrics}"
+    );
+
+    let retry = format!("/api/admin/export-jobs/{id}/retry");
+    problem(service.post(&admin, &retry).send().await.unwrap(), 403).await;
+    let superadmin = service.token(SUPER).await;
+    let other = format!(
+        "/api/admin/export-jobs/{}/retry",
+        done["id"].as_str().unwrap()
+    );
+    let refused = problem(service.post(&superadmin, &other).send().await.unwrap(), 409).await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("Completed"),
+        "{refused}"
+    );
+    problem(
+        service
+            .post(
+                &superadmin,
+                "/api/admin/export-jobs/01M8KD78VWSA2JKZH55NZRT09Y/retry",
+            )
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+
     std::fs::remove_file(&blocker).unwrap();
+    let response = service.post(&superadmin, &retry).send().await.unwrap();
+    assert_eq!(response.status(), 202);
+    let redriven: Value = response.json().await.unwrap();
+    assert_eq!(redriven["status"], "Pending", "{redriven}");
+    assert_eq!(redriven["deadLettered"], false);
+    let done = service.wait(&admin, id).await;
+    assert_eq!(done["status"], "Completed", "{done}");
+    assert_eq!(done["attempts"], 1, "a re-driven job gets all its attempts");
+    assert_eq!(
+        done["errorHistory"].as_array().unwrap().len(),
+        3,
+        "the history survives the re-drive: {done}"
+    );
+    assert_eq!(
+        download(&service, &admin, id).await.len() as i64,
+        done["file"]["size"].as_i64().unwrap()
+    );
+    // Twice is refused: it is no longer Failed.
+    problem(service.post(&superadmin, &retry).send().await.unwrap(), 409).await;
     service.stop().await;
 }
 

@@ -218,7 +218,8 @@ pub async fn get(
     let job = visible_job(&state, &caller, &id).await?;
     let link = download_link(&state, &job).await?;
     let active = job.status().is_active();
-    let mut response = AppJson(JobView::new(&job, link)).into_response();
+    let errors = state.repo.errors(&job.id).await?;
+    let mut response = AppJson(JobView::new(&job, link).with_errors(&errors)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,

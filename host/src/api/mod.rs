@@ -2,6 +2,7 @@
 //! errors, bearer authentication.
 
 mod admin_formatters;
+mod admin_jobs;
 mod data_export;
 mod download;
 mod export_jobs;
@@ -26,6 +27,18 @@ pub use views::JobView;
 
 /// Request bodies are small JSON documents.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What a worker-only process serves: health, readiness and metrics.
+pub fn operations_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -59,6 +72,7 @@ pub fn router(state: AppState) -> Router {
             "/api/admin/formatters/{name}/canary/{organization_id}",
             delete(admin_formatters::end_canary),
         )
+        .route("/api/admin/export-jobs/{id}/retry", post(admin_jobs::retry))
         .route("/api/dataexport/{data_type}", get(data_export::data_export))
         .route("/api/admindashboard/export", get(data_export::dashboard))
         .route("/api/openapi.json", get(openapi::document))

@@ -7,7 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin_formatters, data_export, download, export_jobs, formats, health, problem, views,
+    admin_formatters, admin_jobs, data_export, download, export_jobs, formats, health, problem,
+    views,
 };
 use crate::auth::Role;
 use crate::jobs;
@@ -21,11 +22,11 @@ use crate::jobs;
         data_export::data_export, data_export::dashboard,
         health::healthz, health::readyz, health::metrics,
         admin_formatters::install, admin_formatters::list, admin_formatters::activate,
-        admin_formatters::delete, admin_formatters::end_canary,
+        admin_formatters::delete, admin_formatters::end_canary, admin_jobs::retry,
     ),
     components(schemas(
         jobs::ExportRequest, jobs::DateRange, jobs::Filters, jobs::OptionValue, jobs::JobStatus,
-        views::JobView, views::ProgressView, views::FileView, views::PluginRef, views::JobPage, views::LinkView,
+        views::JobView, views::AttemptErrorView, views::ProgressView, views::FileView, views::PluginRef, views::JobPage, views::LinkView,
         formats::FormatView, problem::Problem, health::Health, Role,
     )),
     modifiers(&Bearer),

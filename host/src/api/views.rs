@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::batch::time::format_timestamp;
+use crate::jobs::repo::AttemptError;
 use crate::jobs::{DateRange, Filters, JobRecord, JobStatus, OptionValue};
 
 /// An export job as clients see it.
@@ -38,6 +39,12 @@ pub struct JobView {
     /// Why the job failed (or, while it is retried, why the last attempt did).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Failed after its last attempt: an operator can re-drive it with
+    /// `POST /api/admin/export-jobs/{id}/retry`.
+    pub dead_lettered: bool,
+    /// Every failed attempt's error, oldest first (on a single job's view).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_history: Vec<AttemptErrorView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileView>,
     /// A signed link that needs no token, while Completed.
@@ -45,6 +52,26 @@ pub struct JobView {
     pub download_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download_url_expires_at: Option<String>,
+}
+
+/// One failed attempt.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptErrorView {
+    pub attempt: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub error: String,
+}
+
+impl From<&AttemptError> for AttemptErrorView {
+    fn from(error: &AttemptError) -> Self {
+        Self {
+            attempt: error.attempt,
+            at: format_timestamp(error.at),
+            error: error.error.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -99,6 +126,12 @@ pub struct LinkView {
 }
 
 impl JobView {
+    /// With the job's error history.
+    pub fn with_errors(mut self, errors: &[AttemptError]) -> Self {
+        self.error_history = errors.iter().map(AttemptErrorView::from).collect();
+        self
+    }
+
     pub fn new(job: &JobRecord, link: Option<(String, i64)>) -> Self {
         let request = job.request().ok();
         let status = job.status();
@@ -166,6 +199,8 @@ impl JobView {
                 .filter(|_| status == JobStatus::Completed)
                 .map(format_timestamp),
             error: job.error.clone(),
+            dead_lettered: job.dead_lettered != 0,
+            error_history: Vec::new(),
             file,
             download_url,
             download_url_expires_at,

@@ -104,10 +104,8 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let db = args.database.open().await?;
-        if db.engine() == crate::db::Engine::Sqlite {
-            // The job queue's tables, from apalis's own migrations.
-            crate::jobs::ExportQueue::open(&db).await?;
-        }
+        // The job queue's tables, from apalis's own migrations.
+        crate::jobs::ExportQueue::open(&db).await?;
         println!("migrated {}", crate::db::redact(&args.database.url()?));
         db.close().await;
         Ok(ExitCode::SUCCESS)

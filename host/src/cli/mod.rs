@@ -31,6 +31,11 @@ pub struct Cli {
 enum Command {
     /// Run the service: REST API and an export worker.
     Serve(serve::ServeArgs),
+    /// Run the REST API only (scale-out: point every process at one
+    /// PostgreSQL database and one object store).
+    Api(serve::ServeArgs),
+    /// Run an export worker only; it serves /healthz, /readyz and /metrics.
+    Worker(serve::ServeArgs),
     /// Print a bearer token for an existing user.
     Token(token::TokenArgs),
     /// Export through a running service: create a job, follow it, download
@@ -77,7 +82,9 @@ impl Cli {
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
             // A service reports what it does.
-            Command::Serve(_) => "info,sqlx=warn,apalis=warn,tower_http=warn",
+            Command::Serve(_) | Command::Api(_) | Command::Worker(_) => {
+                "info,sqlx=warn,apalis=warn,tower_http=warn"
+            }
             _ => "warn",
         }
     }
@@ -86,7 +93,9 @@ impl Cli {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, serve::ProcessRole::All),
+        Command::Api(args) => serve::run(args, serve::ProcessRole::Api),
+        Command::Worker(args) => serve::run(args, serve::ProcessRole::Worker),
         Command::Token(args) => token::run(args),
         Command::Export(args) => export::run(args),
         Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args),

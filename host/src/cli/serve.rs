@@ -1,5 +1,6 @@
 //! `exporter serve`: the API and an in-process worker on the configured
-//! (by default embedded) database and blob store.
+//! (by default embedded) database and blob store; `exporter api` and
+//! `exporter worker`: one of the two, for running many of each.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,10 +30,26 @@ pub struct ServeArgs {
     demo_rows: u64,
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// Which parts of the service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessRole {
+    All,
+    Api,
+    Worker,
+}
+
+pub fn run(args: ServeArgs, role: ProcessRole) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    match role {
+        ProcessRole::All => {}
+        ProcessRole::Api => config.run_worker = false,
+        ProcessRole::Worker => {
+            config.run_worker = true;
+            config.serve_api = false;
+        }
     }
     runtime()?.block_on(async move {
         // Installed before anything starts, so a SIGTERM that arrives while

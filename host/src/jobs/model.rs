@@ -219,6 +219,8 @@ pub struct JobRecord {
     pub plugin_sha256: Option<String>,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
+    /// 1 when the job failed after its last attempt (a dead letter).
+    pub dead_lettered: i64,
 }
 
 impl JobRecord {

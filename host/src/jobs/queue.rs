@@ -1,9 +1,11 @@
-//! The job queue: apalis with its SQLite storage. The queue carries only a
-//! job id; the job's state lives in `export_jobs`.
+//! The job queue: apalis with its SQLite or PostgreSQL storage, in the
+//! application's database. The queue carries only a job id; the job's state
+//! lives in `export_jobs`.
 //!
 //! Pickup: a job created through this process's API wakes the worker at
-//! once (after the creating transaction commits); jobs from other processes
-//! are found by a short poll. The poll uses [`Tick`] rather than apalis's
+//! once (after the creating transaction commits). Jobs from other processes
+//! are announced by PostgreSQL's LISTEN/NOTIFY, or found by a short poll on
+//! SQLite. The poll uses [`Tick`] rather than apalis's
 //! interval strategy, which can lose a wakeup and then sleep until the next
 //! heartbeat (see docs/job-service-api-notes.md, trap 1).
 
@@ -16,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
+use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use sqlx::AssertSqlSafe;
 use tokio::sync::Notify;
@@ -24,7 +27,7 @@ use tokio::sync::futures::OwnedNotified;
 use super::model::JobRecord;
 use super::repo::{JobRepo, NewJob};
 use crate::bind_args;
-use crate::db::Database;
+use crate::db::{Database, postgres_placeholders};
 
 /// The queue's name in apalis's tables. Explicit, because apalis would
 /// otherwise name it after a Rust type and moving the type would orphan
@@ -50,6 +53,15 @@ pub struct ExportQueue {
 #[derive(Clone)]
 pub struct Wakeups(Arc<Notify>);
 
+/// The job row a statement returns, inside transaction `$tx`.
+macro_rules! record_in {
+    ($tx:ident, $sql:expr, $args:expr) => {
+        bind_args!(sqlx::query_as::<_, JobRecord>(AssertSqlSafe($sql)), $args)
+            .fetch_optional(&mut *$tx)
+            .await?
+    };
+}
+
 impl ExportQueue {
     /// Applies apalis's migrations (in their own history table, apart from
     /// ours) and returns the queue with its wakeup receiver.
@@ -66,9 +78,10 @@ impl ExportQueue {
                     .await
                     .context("migrating the job queue")?;
             }
-            Database::Postgres(_) => anyhow::bail!(
-                "the job queue runs on SQLite in this version; PostgreSQL support for the queue is not built yet"
-            ),
+            // The `apalis` schema, with its history in `apalis._sqlx_migrations`.
+            Database::Postgres(pool) => PostgresStorage::<()>::setup(pool)
+                .await
+                .context("migrating the job queue")?,
         }
         let wake = Arc::new(Notify::new());
         Ok((
@@ -85,15 +98,29 @@ impl ExportQueue {
     /// returned as `Err`.
     pub async fn create(&self, job: &NewJob) -> anyhow::Result<Result<JobRecord, JobRecord>> {
         let (sql, args) = JobRepo::insert_statement(job);
-        let Database::Sqlite(pool) = &self.db else {
-            unreachable!("the queue is opened on SQLite only")
+        // The task's id is the job's id, which makes it easy to find in the
+        // queue's tables (`delay_retry`, `redrive`).
+        let inserted = match &self.db {
+            Database::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let record = record_in!(tx, sql, &args);
+                if record.is_some() {
+                    push_sqlite(&mut tx, &job.id, job.max_attempts).await?;
+                    tx.commit().await?;
+                }
+                record
+            }
+            Database::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let record = record_in!(tx, postgres_placeholders(&sql), &args);
+                if record.is_some() {
+                    push_postgres(&mut tx, &job.id, job.max_attempts).await?;
+                    tx.commit().await?;
+                }
+                record
+            }
         };
-        let mut tx = pool.begin().await?;
-        let inserted = bind_args!(sqlx::query_as::<_, JobRecord>(AssertSqlSafe(sql)), &args)
-            .fetch_optional(&mut *tx)
-            .await?;
         let Some(record) = inserted else {
-            tx.rollback().await?;
             let key = job.idempotency_key.as_deref().unwrap_or_default();
             let existing = JobRepo::new(self.db.clone())
                 .by_idempotency_key(&job.created_by, key)
@@ -101,21 +128,75 @@ impl ExportQueue {
                 .context("an insert conflicted, but no job has its idempotency key")?;
             return Ok(Err(existing));
         };
-        let ulid = ulid::Ulid::from_string(&job.id).context("job ids are ULIDs")?;
-        let payload = serde_json::to_vec(&TaskPayload {
-            job_id: job.id.clone(),
-        })?;
-        let task = TaskBuilder::new(payload)
-            .task_id(TaskId::from_ulid(ulid))
-            .max_attempts(job.max_attempts as usize)
-            .build();
-        apalis_sqlite::queries::push_tasks(&mut *tx, QUEUE_NAME, &[task])
-            .await
-            .context("queueing the job")?;
-        tx.commit().await?;
         // After the commit, so the woken worker finds the row.
         self.wake.notify_one();
         Ok(Ok(record))
+    }
+
+    /// Puts a Failed job (a dead letter, or a job that failed for good)
+    /// back to Pending with all its attempts and makes its task runnable
+    /// again, atomically. `None` when the job is not Failed.
+    pub async fn redrive(&self, id: &str) -> anyhow::Result<Option<JobRecord>> {
+        let (sql, args) = JobRepo::redrive_statement(id);
+        let updated = match &self.db {
+            Database::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let record = record_in!(tx, sql, &args);
+                if let Some(record) = &record {
+                    let reset = sqlx::query(
+                        "UPDATE Jobs SET status = 'Pending', attempts = 0, max_attempts = ?, \
+                         run_at = strftime('%s', 'now'), lock_by = NULL, lock_at = NULL, done_at = NULL \
+                         WHERE id = ? AND job_type = ?",
+                    )
+                    .bind(record.max_attempts)
+                    .bind(id)
+                    .bind(QUEUE_NAME)
+                    .execute(&mut *tx)
+                    .await
+                    .context("re-queueing the job")?;
+                    if reset.rows_affected() == 0 {
+                        push_sqlite(&mut tx, id, record.max_attempts).await?;
+                    }
+                    tx.commit().await?;
+                }
+                record
+            }
+            Database::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let record = record_in!(tx, postgres_placeholders(&sql), &args);
+                if let Some(record) = &record {
+                    let reset = sqlx::query(
+                        "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, max_attempts = $1, \
+                         run_at = now(), lock_by = NULL, lock_at = NULL, done_at = NULL \
+                         WHERE id = $2 AND job_type = $3",
+                    )
+                    .bind(record.max_attempts as i32)
+                    .bind(id)
+                    .bind(QUEUE_NAME)
+                    .execute(&mut *tx)
+                    .await
+                    .context("re-queueing the job")?;
+                    if reset.rows_affected() == 0 {
+                        push_postgres(&mut tx, id, record.max_attempts).await?;
+                    } else {
+                        // apalis's trigger announces inserts only; workers in
+                        // other processes hear of this one the same way.
+                        sqlx::query("SELECT pg_notify('apalis::job::insert', json_build_object('job_type', $1::text, 'id', $2::text)::text)")
+                            .bind(QUEUE_NAME)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .context("announcing the job")?;
+                    }
+                    tx.commit().await?;
+                }
+                record
+            }
+        };
+        if updated.is_some() {
+            self.wake.notify_one();
+        }
+        Ok(updated)
     }
 
     /// Delays a failed task's next attempt: the queue re-fetches a failed
@@ -126,28 +207,72 @@ impl ExportQueue {
             .unwrap_or_default()
             .as_secs()
             + delay.as_secs().max(1);
-        if let Database::Sqlite(pool) = &self.db {
-            sqlx::query("UPDATE Jobs SET run_at = ? WHERE id = ? AND job_type = ?")
-                .bind(run_at as i64)
-                .bind(job_id)
-                .bind(QUEUE_NAME)
-                .execute(pool)
-                .await
-                .context("scheduling the retry")?;
+        match &self.db {
+            Database::Sqlite(pool) => {
+                sqlx::query("UPDATE Jobs SET run_at = ? WHERE id = ? AND job_type = ?")
+                    .bind(run_at as i64)
+                    .bind(job_id)
+                    .bind(QUEUE_NAME)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            }
+            Database::Postgres(pool) => sqlx::query(
+                "UPDATE apalis.jobs SET run_at = to_timestamp($1::double precision) \
+                     WHERE id = $2 AND job_type = $3",
+            )
+            .bind(run_at as f64)
+            .bind(job_id)
+            .bind(QUEUE_NAME)
+            .execute(pool)
+            .await
+            .map(drop),
         }
+        .context("scheduling the retry")?;
         Ok(())
     }
 
-    /// The apalis storage a worker consumes.
-    pub(crate) fn storage(
-        &self,
-        config: apalis_sqlite::Config,
-    ) -> SqliteStorage<serde_json::Value> {
-        let Database::Sqlite(pool) = &self.db else {
-            unreachable!("the queue is opened on SQLite only")
-        };
-        SqliteStorage::new(pool).with_config(config.queue(QUEUE_NAME))
+    /// The database the queue lives in.
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
     }
+}
+
+/// The task that runs job `job_id`, for either engine's push.
+fn task(job_id: &str, max_attempts: i64) -> anyhow::Result<Task<Vec<u8>>> {
+    let ulid = ulid::Ulid::from_string(job_id).context("job ids are ULIDs")?;
+    let payload = serde_json::to_vec(&TaskPayload {
+        job_id: job_id.to_owned(),
+    })?;
+    Ok(TaskBuilder::new(payload)
+        .task_id(TaskId::from_ulid(ulid))
+        .max_attempts(max_attempts as usize)
+        .build())
+}
+
+/// Queues job `job_id`'s task inside the caller's transaction.
+async fn push_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    job_id: &str,
+    max_attempts: i64,
+) -> anyhow::Result<()> {
+    let task = task(job_id, max_attempts)?;
+    apalis_sqlite::queries::push_tasks(&mut **tx, QUEUE_NAME, &[task])
+        .await
+        .context("queueing the job")
+}
+
+/// Queues job `job_id`'s task inside the caller's transaction; apalis's
+/// trigger notifies the listening workers when it commits.
+async fn push_postgres(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    job_id: &str,
+    max_attempts: i64,
+) -> anyhow::Result<()> {
+    let task = task(job_id, max_attempts)?;
+    apalis_postgres::queries::push_tasks(&mut **tx, QUEUE_NAME, vec![task])
+        .await
+        .context("queueing the job")
 }
 
 /// Wakes the worker on in-process pushes and every `period` otherwise.

@@ -9,7 +9,7 @@ use crate::db::{self, Arg, Database, now_micros};
 const COLUMNS: &str = "id, organization_id, created_by, data_type, format, request, status, \
     rows_written, total_rows, bytes_written, attempts, max_attempts, error, created_at, updated_at, \
     started_at, finished_at, expires_at, file_key, file_name, content_type, file_size, file_rows, \
-    sha256, plugin_name, plugin_version, plugin_sha256, idempotency_key, request_hash";
+    sha256, plugin_name, plugin_version, plugin_sha256, idempotency_key, request_hash, dead_lettered";
 
 #[derive(Debug, Clone)]
 pub struct JobRepo {
@@ -43,6 +43,15 @@ pub struct JobFilter {
     /// Only ids below this one (the cursor: ids are ULIDs, newest first).
     pub before_id: Option<String>,
     pub limit: i64,
+}
+
+/// One failed attempt, as the job's error history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AttemptError {
+    pub attempt: i64,
+    /// Microseconds since the epoch (UTC).
+    pub at: i64,
+    pub error: String,
 }
 
 /// The file a completed job produced.
@@ -257,6 +266,52 @@ impl JobRepo {
             )
             .await?;
         Ok(changed == 1)
+    }
+
+    /// Processing -> Failed for good after the last attempt's transient
+    /// failure: a dead letter, for an operator to re-drive.
+    pub async fn dead_letter(&self, id: &str, error: &str) -> sqlx::Result<bool> {
+        let now = now_micros();
+        let changed = self
+            .execute(
+                "UPDATE export_jobs SET status = 'Failed', dead_lettered = 1, error = ?, \
+                 finished_at = ?, updated_at = ? WHERE id = ? AND status IN ('Pending', 'Processing')",
+                &[error.into(), now.into(), now.into(), id.into()],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Keeps a failed attempt's error in the job's history.
+    pub async fn record_error(&self, id: &str, attempt: i64, error: &str) -> sqlx::Result<()> {
+        self.execute(
+            "INSERT INTO export_job_errors (job_id, attempt, at, error) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+            &[id.into(), attempt.into(), now_micros().into(), error.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Every failed attempt's error, oldest first.
+    pub async fn errors(&self, id: &str) -> sqlx::Result<Vec<AttemptError>> {
+        db::fetch_all(
+            &self.db,
+            "SELECT attempt, at, error FROM export_job_errors WHERE job_id = ? ORDER BY at, attempt",
+            &[id.into()],
+        )
+        .await
+    }
+
+    /// The UPDATE that puts a Failed job back to Pending with fresh
+    /// attempts, for the queue to run in the same transaction as the push.
+    pub(crate) fn redrive_statement(id: &str) -> (String, Vec<Arg>) {
+        let sql = format!(
+            "UPDATE export_jobs SET status = 'Pending', attempts = 0, dead_lettered = 0, error = NULL, \
+             rows_written = 0, bytes_written = 0, total_rows = NULL, started_at = NULL, \
+             finished_at = NULL, updated_at = ? WHERE id = ? AND status = 'Failed' RETURNING {COLUMNS}"
+        );
+        (sql, vec![now_micros().into(), id.into()])
     }
 
     /// Pending or Processing -> Cancelled.

@@ -46,8 +46,11 @@ pub enum RunOutcome {
         error: String,
         delay: Duration,
     },
-    /// Failed for good.
+    /// Failed for good: the request or the plugin is at fault.
     Failed(String),
+    /// Failed transiently on its last attempt: a dead letter, which an
+    /// operator can re-drive once the cause is fixed.
+    DeadLettered(String),
 }
 
 /// Cancellation handles of the exports running in this process, so a
@@ -64,6 +67,27 @@ impl RunningJobs {
 
     fn remove(&self, id: &str) {
         self.lock().remove(id);
+    }
+
+    /// How many exports run in this process.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until no export runs here, or `timeout` passes; false then.
+    pub async fn drained(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.is_empty() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// Stops the export of job `id` if it runs here.
@@ -103,7 +127,25 @@ impl JobRunner {
         let token = self.running.register(id);
         let outcome = self.export(&job, &token).await;
         self.running.remove(id);
-        let outcome = outcome?;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The service failed (the database went away): the queue
+                // runs the job again. Shown as waiting, if the database
+                // takes the write, rather than as running forever.
+                let error = format!("{e:#}");
+                if let Err(record) = self.repo.retry_later(id, &error).await {
+                    tracing::warn!(job = id, error = %record, "recording the failure failed");
+                }
+                return Err(e);
+            }
+        };
+        if let RunOutcome::RetryLater { error, .. }
+        | RunOutcome::Failed(error)
+        | RunOutcome::DeadLettered(error) = &outcome
+        {
+            self.repo.record_error(id, job.attempts, error).await?;
+        }
         match &outcome {
             RunOutcome::RetryLater { error, delay } => {
                 tracing::warn!(
@@ -120,6 +162,16 @@ impl JobRunner {
             RunOutcome::Failed(error) => {
                 tracing::warn!(job = id, error, "export failed");
                 self.repo.fail(id, error).await?;
+            }
+            RunOutcome::DeadLettered(error) => {
+                tracing::error!(
+                    job = id,
+                    attempts = job.attempts,
+                    error,
+                    "export dead-lettered: every attempt failed; POST /api/admin/export-jobs/{id}/retry re-drives it"
+                );
+                self.repo.dead_letter(id, error).await?;
+                self.metrics.dead_lettered();
             }
             RunOutcome::Completed => tracing::info!(job = id, "export completed"),
             RunOutcome::Cancelled => tracing::info!(job = id, "export cancelled"),
@@ -254,10 +306,11 @@ impl JobRunner {
         Ok(RunOutcome::Completed)
     }
 
-    /// A transient failure: retried while attempts remain.
+    /// A transient failure: retried while attempts remain, a dead letter
+    /// after the last.
     fn transient(&self, job: &JobRecord, error: String) -> RunOutcome {
         if job.attempts >= job.max_attempts {
-            return RunOutcome::Failed(format!(
+            return RunOutcome::DeadLettered(format!(
                 "{error} (gave up after {} attempts)",
                 job.attempts
             ));

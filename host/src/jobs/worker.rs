@@ -4,9 +4,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::*;
+use apalis_core::backend::ext::poll_strategy::Strategy;
+use apalis_postgres::{PostgresStorage, Pubsub};
+use apalis_sqlite::SqliteStorage;
 
-use super::queue::{ExportQueue, TaskPayload, Tick, Wakeups};
+use super::queue::{ExportQueue, QUEUE_NAME, TaskPayload, Tick, Wakeups};
 use super::runner::{JobRunner, RunOutcome};
+use crate::db::Database;
+
+/// A worker's heartbeat; a job whose worker misses [`MISSED_HEARTBEATS`] of
+/// them (it died) is run again by another worker.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const MISSED_HEARTBEATS: usize = 3;
+
+/// On PostgreSQL new jobs are announced, so the poll only catches what is
+/// not (a retry whose backoff ended, a dead worker's job).
+const LISTENING_POLL: Duration = Duration::from_secs(1);
 
 /// How the worker runs.
 #[derive(Debug, Clone)]
@@ -27,33 +40,68 @@ pub async fn run_worker(
     settings: WorkerSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let storage_config = apalis_sqlite::Config::default()
-        // Claim no more than can run: a claimed job waits for this process
-        // even when another worker is idle.
-        .batch_size(settings.concurrency)
-        .heartbeat_interval(Duration::from_secs(5))
-        .missed_heartbeats(3);
-    let storage = queue.storage(storage_config);
     let incarnation = format!(
         "exporter-{}-{}",
         std::process::id(),
         ulid::Ulid::generate().to_string().to_ascii_lowercase()
     );
-    let monitor = Monitor::new()
-        .register(move |restarts| {
-            // A restarted worker needs a fresh name: the queue refuses a
-            // name whose last heartbeat is recent.
-            WorkerBuilder::new(format!("{incarnation}-{restarts}"))
-                .backend(
-                    storage
-                        .clone()
-                        .poll_with_strategy(Tick::new(settings.poll_interval, wakeups.clone())),
-                )
+    // A restarted worker needs a fresh name: the SQLite queue refuses a
+    // name whose last heartbeat is recent.
+    let name = move |restarts: usize| format!("{incarnation}-{restarts}");
+    let concurrency = settings.concurrency;
+    // The same worker on either engine's storage; a macro because the
+    // builder's bounds depend on the backend's type.
+    macro_rules! worker {
+        ($name:expr, $backend:expr) => {
+            WorkerBuilder::new($name)
+                .backend($backend)
                 .data(runner.clone())
-                .concurrency(settings.concurrency)
+                .concurrency(concurrency)
                 .parallelize(tokio::spawn)
                 .build(handle)
-        })
+        };
+    }
+    let monitor = Monitor::new();
+    let monitor = match queue.database() {
+        Database::Sqlite(pool) => {
+            let config = apalis_sqlite::Config::default()
+                .queue(QUEUE_NAME)
+                // Claim no more than can run: a claimed job waits for this
+                // process even when another worker is idle.
+                .batch_size(concurrency)
+                .heartbeat_interval(HEARTBEAT)
+                .missed_heartbeats(MISSED_HEARTBEATS);
+            let storage = SqliteStorage::<serde_json::Value>::new(pool).with_config(config);
+            let poll = settings.poll_interval;
+            monitor.register(move |restarts| {
+                worker!(
+                    name(restarts),
+                    storage
+                        .clone()
+                        .poll_with_strategy(Tick::new(poll, wakeups.clone()))
+                )
+            })
+        }
+        Database::Postgres(pool) => {
+            let config = apalis_postgres::Config::default()
+                .queue(QUEUE_NAME)
+                .batch_size(concurrency)
+                .heartbeat_interval(HEARTBEAT)
+                .missed_heartbeats(MISSED_HEARTBEATS);
+            let storage = PostgresStorage::<serde_json::Value>::new(pool).with_config(config);
+            let pool = pool.clone();
+            monitor.register(move |restarts| {
+                // Inserts are announced by NOTIFY (one pooled connection
+                // listens); the tick finds what no insert announces: retries
+                // whose backoff ended and jobs of workers that died.
+                let strategy = Strategy::new()
+                    .stream(Pubsub::new(pool.clone(), QUEUE_NAME.to_owned()))
+                    .apply(Tick::new(LISTENING_POLL, wakeups.clone()));
+                worker!(name(restarts), storage.clone().poll_with_strategy(strategy))
+            })
+        }
+    };
+    let monitor = monitor
         .should_restart(|worker, error| {
             tracing::error!(worker = %worker.name(), %error, "the export worker stopped; restarting it");
             true
@@ -81,7 +129,9 @@ async fn handle(
     match runner.run(&task.job_id).await {
         Ok(RunOutcome::RetryLater { error, .. }) => Err(error.into()),
         // Recorded on the job; the queue must not run it again.
-        Ok(RunOutcome::Failed(error)) => Err(AbortError::new(error).into()),
+        Ok(RunOutcome::Failed(error) | RunOutcome::DeadLettered(error)) => {
+            Err(AbortError::new(error).into())
+        }
         Ok(RunOutcome::Completed | RunOutcome::Cancelled | RunOutcome::Skipped) => Ok(()),
         Err(e) => {
             tracing::error!(job = %task.job_id, error = %format!("{e:#}"), "running the export failed");
