@@ -197,6 +197,40 @@ impl BlobStore {
         }
     }
 
+    /// Aborts what an earlier attempt left of the upload to `key`: on a
+    /// `file://` store, its staging files (`<key>#<n>`), at once (the
+    /// attempt's worker is known dead: its job was handed on). Cloud stores
+    /// expire abandoned multipart uploads themselves (an S3 lifecycle rule;
+    /// Azure drops uncommitted blocks after a week). Returns how many.
+    pub fn abort_abandoned_upload(&self, key: &BlobPath) -> usize {
+        let Some(root) = &self.local_root else {
+            return 0;
+        };
+        let Some(name) = key.filename() else {
+            return 0;
+        };
+        let path = key
+            .parts()
+            .skip(self.prefix.parts().count())
+            .fold(root.clone(), |dir, part| dir.join(part.as_ref()));
+        let Some(dir) = path.parent() else { return 0 };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('#'))
+                    .is_some_and(is_staging_suffix)
+            })
+            .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+            .count()
+    }
+
     /// Removes staging files (`<key>#<n>`) a crashed process left in a
     /// `file://` store, if untouched for `age`. Returns how many.
     pub fn remove_stale_staging(&self, age: Duration) -> usize {
@@ -220,7 +254,7 @@ impl BlobStore {
                 let name = name.to_string_lossy();
                 let staging = name
                     .rsplit_once('#')
-                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                    .is_some_and(|(_, n)| is_staging_suffix(n));
                 let old = meta
                     .modified()
                     .ok()
@@ -233,4 +267,9 @@ impl BlobStore {
         }
         removed
     }
+}
+
+/// The `<n>` of object_store's local staging file names (`<key>#<n>`).
+fn is_staging_suffix(n: &str) -> bool {
+    !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
 }

@@ -220,6 +220,14 @@ impl JobRunner {
         let info = formatter.info().clone();
         let file_name = file_name(&request, &info.file_extension);
         let key = self.blobs.key(&job.organization_id, &job.id, &file_name);
+        if job.attempts > 1 {
+            // An earlier attempt may have died mid-upload (its worker was
+            // killed): what it staged never becomes visible, and goes now.
+            let aborted = self.blobs.abort_abandoned_upload(&key);
+            if aborted > 0 {
+                tracing::info!(job = %job.id, aborted, "aborted an earlier attempt's upload");
+            }
+        }
         let (sink, upload) = start_upload(&self.blobs, key.clone());
         let progress = Arc::new(Progress::default());
         let reporter = self.spawn_progress_reporter(&job.id, progress.clone(), token.clone());

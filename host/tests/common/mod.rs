@@ -36,12 +36,19 @@ pub fn run(command: &mut Command) -> Output {
 /// Starts `exporter serve --demo` on a free port; returns it, its URL and
 /// what it printed before listening.
 pub fn serve(data_dir: &Path) -> (Child, String, String) {
-    let mut child = command(data_dir)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+    let mut command = command(data_dir);
+    command.args(["serve", "--demo", "--listen", "127.0.0.1:0"]);
+    listening(command)
+}
+
+/// Starts a service `command` (`serve`, `api`, `worker`); returns it, its
+/// URL and what it printed before listening.
+pub fn listening(mut command: Command) -> (Child, String, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("serve starts");
+        .expect("the service starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(120);

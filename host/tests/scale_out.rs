@@ -1,0 +1,335 @@
+//! Scale-out on PostgreSQL with real processes: one `exporter api` and
+//! several `exporter worker`s on one database and one blob store. Every job
+//! runs exactly once; a worker killed with SIGKILL mid-export loses nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use common::{command, listening, run};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use sqlx::Executor as _;
+
+const SECRET: &str = "scale-out-test-secret";
+const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A scratch PostgreSQL database, a shared blob directory, and the
+/// processes started on them (killed, and the database dropped, on drop).
+struct Cluster {
+    name: String,
+    url: String,
+    dir: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+impl Cluster {
+    /// Migrated and seeded with `rows` demo sessions.
+    async fn new(rows: u64) -> Self {
+        let name = format!(
+            "exporter_scale_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        );
+        let admin = sqlx::PgPool::connect(ADMIN_URL)
+            .await
+            .expect("PostgreSQL is running (scripts/test.sh starts it)");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+        admin.close().await;
+        let cluster = Self {
+            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            name,
+            dir: tempfile::tempdir().unwrap(),
+            children: Vec::new(),
+        };
+        let out = run(cluster.command("cli").arg("migrate"));
+        assert!(out.status.success(), "{out:?}");
+        let out = run(cluster
+            .command("cli")
+            .args(["demo-data", "--rows", &rows.to_string()]));
+        assert!(out.status.success(), "{out:?}");
+        cluster
+    }
+
+    fn blobs(&self) -> PathBuf {
+        self.dir.path().join("blobs")
+    }
+
+    /// The binary with this cluster's database, blob store and secret; its
+    /// own data directory (plugin cache) per `process`.
+    fn command(&self, process: &str) -> Command {
+        let mut command = command(&self.dir.path().join(process));
+        command
+            .env("EXPORTER_DATABASE_URL", &self.url)
+            .env(
+                "EXPORTER_BLOB_URL",
+                format!("file://{}", self.blobs().display()),
+            )
+            .env("EXPORTER_JWT_SECRET", SECRET);
+        command
+    }
+
+    /// Starts `exporter api` or `exporter worker`; returns its URL and its
+    /// index in `children`.
+    fn start(&mut self, role: &str) -> (String, usize) {
+        let process = format!("{role}-{}", self.children.len());
+        let mut command = self.command(&process);
+        command.args([role, "--listen", "127.0.0.1:0"]);
+        let (child, url, _) = listening(command);
+        self.children.push(child);
+        (url, self.children.len() - 1)
+    }
+
+    fn token(&self, email: &str) -> String {
+        let out = run(self.command("cli").args(["token", "--user", email]));
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    async fn sql<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        rows
+    }
+
+    /// Every file under the blob directory, staging files included.
+    fn files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if entry.path().is_dir() {
+                    walk(&entry.path(), out);
+                } else {
+                    out.push(entry.path());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.blobs().join("exports"), &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let name = self.name.clone();
+        // A fresh runtime on another thread: Drop may run inside one.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    if let Ok(admin) = sqlx::PgPool::connect(ADMIN_URL).await {
+                        let _ = admin
+                            .execute(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .await;
+                        admin.close().await;
+                    }
+                })
+        })
+        .join();
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Client {
+    async fn create(&self, body: Value) -> String {
+        let response = self
+            .http
+            .post(format!("{}/api/export-jobs", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let job: Value = response.json().await.unwrap();
+        job["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn job(&self, id: &str) -> Value {
+        self.http
+            .get(format!("{}/api/export-jobs/{id}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `done` holds of the job.
+    async fn wait(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.job(id).await;
+            if done(&job) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "timed out: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn download(&self, id: &str) -> Vec<u8> {
+        let response = self
+            .http
+            .get(format!("{}/api/export-jobs/{id}/download", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap().to_vec()
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_drain_one_queue_exactly_once() {
+    let mut cluster = Cluster::new(2_000).await;
+    let (url, _) = cluster.start("api");
+    cluster.start("worker");
+    cluster.start("worker");
+    let client = Client {
+        http: reqwest::Client::new(),
+        url,
+        token: cluster.token("admin@acme.test"),
+    };
+
+    let formats = ["csv", "json", "ndjson"];
+    let data_types = ["users", "sessions", "analytics"];
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let body = json!({"dataType": data_types[i % 3], "format": formats[(i / 3) % 3]});
+        ids.push(client.create(body).await);
+    }
+    let mut files = Vec::new();
+    for id in &ids {
+        let job = client
+            .wait(id, Duration::from_secs(120), |job| {
+                job["status"] != "Pending" && job["status"] != "Processing"
+            })
+            .await;
+        assert_eq!(job["status"], "Completed", "{job}");
+        assert_eq!(job["attempts"], 1, "ran once: {job}");
+        let bytes = client.download(id).await;
+        assert_eq!(sha256_hex(&bytes), job["file"]["sha256"], "{job}");
+        files.push(job["file"]["sha256"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        cluster.files().len(),
+        30,
+        "one file per job, nothing staged"
+    );
+
+    // The queue's view: every task done once, and both workers took some.
+    let tasks: Vec<(String, Option<String>, i32)> = cluster
+        .sql(
+            "SELECT status, lock_by, attempts FROM apalis.jobs WHERE job_type = 'exporter.exports'",
+        )
+        .await;
+    assert_eq!(tasks.len(), 30);
+    assert!(
+        tasks
+            .iter()
+            .all(|(status, _, attempts)| status == "Done" && *attempts == 1),
+        "{tasks:?}"
+    );
+    let mut workers: Vec<_> = tasks.iter().filter_map(|(_, by, _)| by.clone()).collect();
+    workers.sort();
+    workers.dedup();
+    assert_eq!(
+        workers.len(),
+        2,
+        "both workers drained the queue: {tasks:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_export_loses_nothing() {
+    let mut cluster = Cluster::new(60_000).await;
+    let (url, _) = cluster.start("api");
+    let (_, doomed) = cluster.start("worker");
+    let client = Client {
+        http: reqwest::Client::new(),
+        url,
+        token: cluster.token("admin@acme.test"),
+    };
+    // A PDF of every session and event column: seconds of work.
+    let id = client
+        .create(json!({"dataType": "analytics", "format": "pdf"}))
+        .await;
+    // Killed once parts (1 MiB on a file:// store) have been staged.
+    client
+        .wait(&id, Duration::from_secs(60), |job| {
+            job["progress"]["bytesWritten"].as_i64().unwrap_or(0) > 3 << 20
+        })
+        .await;
+    cluster.children[doomed].kill().unwrap();
+    cluster.children[doomed].wait().unwrap();
+    let staged: Vec<_> = cluster.files();
+    assert!(
+        !staged.is_empty() && staged.iter().all(|f| f.to_string_lossy().contains('#')),
+        "only staging is written before the file is complete: {staged:?}"
+    );
+    let job = client.job(&id).await;
+    assert_eq!(job["status"], "Processing", "{job}");
+
+    // Another worker takes the job over once the dead one's lease runs out
+    // (three missed 5 s heartbeats).
+    cluster.start("worker");
+    let job = client
+        .wait(&id, Duration::from_secs(90), |job| {
+            job["status"] != "Processing" && job["status"] != "Pending"
+        })
+        .await;
+    assert_eq!(job["status"], "Completed", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    let bytes = client.download(&id).await;
+    assert_eq!(sha256_hex(&bytes), job["file"]["sha256"]);
+    assert!(
+        bytes.starts_with(b"%PDF-") && bytes.ends_with(b"%%EOF\n"),
+        "a whole PDF"
+    );
+    let files = cluster.files();
+    assert_eq!(
+        files.len(),
+        1,
+        "the file and nothing the killed attempt staged: {files:?}"
+    );
+}
