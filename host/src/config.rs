@@ -58,6 +58,9 @@ pub struct Config {
     pub link_ttl: Duration,
     /// Exports run at once by this process's worker.
     pub worker_concurrency: usize,
+    /// Exports of one organization running at once, across every worker,
+    /// so one tenant cannot starve the others.
+    pub organization_concurrency: usize,
     /// Run the worker in this process (`exporter serve`, `exporter worker`).
     pub run_worker: bool,
     /// Serve the REST API (false for `exporter worker`, which serves only
@@ -106,6 +109,7 @@ impl Default for Config {
             retention: Duration::from_secs(24 * 3600),
             link_ttl: Duration::from_secs(24 * 3600),
             worker_concurrency: 2,
+            organization_concurrency: 4,
             run_worker: true,
             serve_api: true,
             max_attempts: 5,
@@ -140,6 +144,7 @@ struct Layer {
     retention: Option<String>,
     link_ttl: Option<String>,
     worker_concurrency: Option<usize>,
+    organization_concurrency: Option<usize>,
     run_worker: Option<bool>,
     max_attempts: Option<u32>,
     retry_base: Option<String>,
@@ -159,6 +164,7 @@ struct Layer {
 /// Keys whose environment values are numbers or booleans rather than text.
 const TYPED_KEYS: &[&str] = &[
     "worker_concurrency",
+    "organization_concurrency",
     "run_worker",
     "max_attempts",
     "sync_export_max_rows",
@@ -205,6 +211,7 @@ impl Config {
             retention,
             link_ttl,
             worker_concurrency,
+            organization_concurrency,
             run_worker,
             max_attempts,
             retry_base,
@@ -245,6 +252,7 @@ impl Config {
         set_duration(&mut self.retention, "retention", retention)?;
         set_duration(&mut self.link_ttl, "link_ttl", link_ttl)?;
         set(&mut self.worker_concurrency, worker_concurrency);
+        set(&mut self.organization_concurrency, organization_concurrency);
         set(&mut self.run_worker, run_worker);
         set(&mut self.max_attempts, max_attempts);
         set_duration(&mut self.retry_base, "retry_base", retry_base)?;
@@ -293,6 +301,10 @@ impl Config {
         anyhow::ensure!(
             self.worker_concurrency >= 1,
             "worker_concurrency must be at least 1"
+        );
+        anyhow::ensure!(
+            self.organization_concurrency >= 1,
+            "organization_concurrency must be at least 1"
         );
         anyhow::ensure!(self.max_attempts >= 1, "max_attempts must be at least 1");
         anyhow::ensure!(

@@ -123,6 +123,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
                 retention: config.retention,
                 retry_base: config.retry_base,
                 retry_max: config.retry_max,
+                organization_concurrency: config.organization_concurrency,
                 ..RunnerSettings::default()
             },
         });

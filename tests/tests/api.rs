@@ -1167,3 +1167,71 @@ async fn shutdown_lets_a_running_export_finish() {
     assert_eq!(record.file_rows, record.total_rows);
     assert_eq!(service.blob_files().len(), 1);
 }
+
+#[tokio::test]
+async fn an_organization_runs_no_more_exports_than_its_cap() {
+    let service = TestService::start_with(3_000, |config| {
+        config.worker_concurrency = 3;
+        config.organization_concurrency = 1;
+    })
+    .await;
+    let admin = service.token(ADMIN).await;
+    let globex = service.token(GLOBEX_ADMIN).await;
+    let body = json!({"dataType": "sessions", "format": "pdf"});
+    let mut acme = Vec::new();
+    for _ in 0..3 {
+        acme.push(
+            service.create(&admin, body.clone()).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let other = service.create(&globex, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Three slots, but acme may use one: its jobs run one after another and
+    // the waiting ones show their place in the queue.
+    let mut saw_position = false;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let mut running = 0;
+        let mut finished = 0;
+        for id in &acme {
+            let job = service.job(&admin, id).await;
+            match job["status"].as_str().unwrap() {
+                "Processing" => running += 1,
+                "Pending" => {
+                    let position = job["queuePosition"].as_i64();
+                    assert!(position.is_some_and(|p| p >= 1), "{job}");
+                    saw_position = true;
+                }
+                "Completed" => finished += 1,
+                _ => panic!("{job}"),
+            }
+        }
+        assert!(running <= 1, "acme runs {running} exports at once");
+        if finished == acme.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "acme's jobs did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(saw_position, "a waiting job showed its queue position");
+    for id in &acme {
+        let job = service.job(&admin, id).await;
+        assert_eq!(
+            job["attempts"], 1,
+            "waiting for the cap spends no attempt: {job}"
+        );
+        assert!(job.get("queuePosition").is_none(), "{job}");
+    }
+    let job = service.wait(&globex, &other).await;
+    assert_eq!(job["status"], "Completed", "{job}");
+    service.stop().await;
+}

@@ -219,7 +219,11 @@ pub async fn get(
     let link = download_link(&state, &job).await?;
     let active = job.status().is_active();
     let errors = state.repo.errors(&job.id).await?;
-    let mut response = AppJson(JobView::new(&job, link).with_errors(&errors)).into_response();
+    let mut view = JobView::new(&job, link).with_errors(&errors);
+    if job.status() == JobStatus::Pending {
+        view.queue_position = Some(state.repo.pending_ahead(&job.id).await? + 1);
+    }
+    let mut response = AppJson(view).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,

@@ -42,6 +42,10 @@ pub struct JobView {
     /// Failed after its last attempt: an operator can re-drive it with
     /// `POST /api/admin/export-jobs/{id}/retry`.
     pub dead_lettered: bool,
+    /// While Pending, on a single job's view: 1 + the Pending jobs created
+    /// before it (of every organization).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<i64>,
     /// Every failed attempt's error, oldest first (on a single job's view).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_history: Vec<AttemptErrorView>,
@@ -200,6 +204,7 @@ impl JobView {
                 .map(format_timestamp),
             error: job.error.clone(),
             dead_lettered: job.dead_lettered != 0,
+            queue_position: None,
             error_history: Vec::new(),
             file,
             download_url,

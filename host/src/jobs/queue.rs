@@ -202,6 +202,21 @@ impl ExportQueue {
     /// Delays a failed task's next attempt: the queue re-fetches a failed
     /// task as soon as its `run_at` has passed.
     pub async fn delay_retry(&self, job_id: &str, delay: Duration) -> anyhow::Result<()> {
+        self.reschedule(job_id, delay, 0)
+            .await
+            .context("scheduling the retry")
+    }
+
+    /// Puts off a task that could not start (its organization is at its
+    /// cap) without spending one of its attempts: the queue counts the
+    /// handler's refusal as one, so one is added back.
+    pub async fn throttle(&self, job_id: &str, delay: Duration) -> anyhow::Result<()> {
+        self.reschedule(job_id, delay, 1)
+            .await
+            .context("putting off the job")
+    }
+
+    async fn reschedule(&self, job_id: &str, delay: Duration, refund: i32) -> sqlx::Result<()> {
         let run_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -209,26 +224,30 @@ impl ExportQueue {
             + delay.as_secs().max(1);
         match &self.db {
             Database::Sqlite(pool) => {
-                sqlx::query("UPDATE Jobs SET run_at = ? WHERE id = ? AND job_type = ?")
-                    .bind(run_at as i64)
-                    .bind(job_id)
-                    .bind(QUEUE_NAME)
-                    .execute(pool)
-                    .await
-                    .map(drop)
+                sqlx::query(
+                    "UPDATE Jobs SET run_at = ?, max_attempts = max_attempts + ? \
+                     WHERE id = ? AND job_type = ?",
+                )
+                .bind(run_at as i64)
+                .bind(refund)
+                .bind(job_id)
+                .bind(QUEUE_NAME)
+                .execute(pool)
+                .await?;
             }
-            Database::Postgres(pool) => sqlx::query(
-                "UPDATE apalis.jobs SET run_at = to_timestamp($1::double precision) \
-                     WHERE id = $2 AND job_type = $3",
-            )
-            .bind(run_at as f64)
-            .bind(job_id)
-            .bind(QUEUE_NAME)
-            .execute(pool)
-            .await
-            .map(drop),
+            Database::Postgres(pool) => {
+                sqlx::query(
+                    "UPDATE apalis.jobs SET run_at = to_timestamp($1::double precision), \
+                     max_attempts = max_attempts + $2 WHERE id = $3 AND job_type = $4",
+                )
+                .bind(run_at as f64)
+                .bind(refund)
+                .bind(job_id)
+                .bind(QUEUE_NAME)
+                .execute(pool)
+                .await?;
+            }
         }
-        .context("scheduling the retry")?;
         Ok(())
     }
 

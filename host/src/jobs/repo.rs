@@ -45,6 +45,16 @@ pub struct JobFilter {
     pub limit: i64,
 }
 
+/// What claiming a job for a run found.
+#[derive(Debug)]
+pub enum Start {
+    Started(Box<JobRecord>),
+    /// Its organization already runs as many exports as it may.
+    AtCapacity,
+    /// Cancelled, deleted or finished: nothing to run.
+    NotRunnable,
+}
+
 /// One failed attempt, as the job's error history keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AttemptError {
@@ -173,17 +183,73 @@ impl JobRepo {
     }
 
     /// Claims a job for a run: Pending (or Processing, when a worker died
-    /// mid-run) becomes Processing with one more attempt and fresh progress.
-    /// `None` when the job is gone or no longer runnable (cancelled).
-    pub async fn start(&self, id: &str) -> sqlx::Result<Option<JobRecord>> {
+    /// mid-run) becomes Processing with one more attempt and fresh progress,
+    /// if its organization runs fewer than `organization_cap` exports.
+    pub async fn start(&self, id: &str, organization_cap: usize) -> sqlx::Result<Start> {
         let now = now_micros();
         let sql = format!(
             "UPDATE export_jobs SET status = 'Processing', attempts = attempts + 1, started_at = ?, \
              updated_at = ?, rows_written = 0, bytes_written = 0, total_rows = NULL \
-             WHERE id = ? AND status IN ('Pending', 'Processing') RETURNING {COLUMNS}"
+             WHERE id = ? AND status IN ('Pending', 'Processing') \
+             AND (SELECT COUNT(*) FROM export_jobs AS running \
+                  WHERE running.organization_id = export_jobs.organization_id \
+                  AND running.status = 'Processing' AND running.id <> export_jobs.id) < ? \
+             RETURNING {COLUMNS}"
         );
-        self.fetch_optional(&sql, &[now.into(), now.into(), id.into()])
-            .await
+        let args = [
+            Arg::from(now),
+            now.into(),
+            id.into(),
+            (organization_cap as i64).into(),
+        ];
+        let started = match &self.db {
+            // SQLite runs one writer at a time: the count and the claim are
+            // one step.
+            Database::Sqlite(_) => self.fetch_optional(&sql, &args).await?,
+            // Two workers claiming for one organization at once would both
+            // see room; the organization's advisory lock orders them.
+            Database::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(
+                    "SELECT pg_advisory_xact_lock(hashtext(organization_id)) FROM export_jobs WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                let sql = db::postgres_placeholders(&sql);
+                let started = crate::bind_args!(
+                    sqlx::query_as::<_, JobRecord>(sqlx::AssertSqlSafe(sql)),
+                    &args
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                started
+            }
+        };
+        if let Some(job) = started {
+            return Ok(Start::Started(Box::new(job)));
+        }
+        Ok(match self.get(id).await? {
+            Some(job) if job.status().is_active() => Start::AtCapacity,
+            _ => Start::NotRunnable,
+        })
+    }
+
+    /// How many Pending jobs were created before job `id` (any
+    /// organization's): its place in the queue is that plus one.
+    pub async fn pending_ahead(&self, id: &str) -> sqlx::Result<i64> {
+        #[derive(sqlx::FromRow)]
+        struct Count {
+            ahead: i64,
+        }
+        let rows: Vec<Count> = db::fetch_all(
+            &self.db,
+            "SELECT COUNT(*) AS ahead FROM export_jobs WHERE status = 'Pending' AND id < ?",
+            &[id.into()],
+        )
+        .await?;
+        Ok(rows.first().map_or(0, |c| c.ahead))
     }
 
     pub async fn set_total_rows(&self, id: &str, total: i64) -> sqlx::Result<()> {

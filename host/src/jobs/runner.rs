@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::model::{ExportRequest, JobRecord};
 use super::queue::ExportQueue;
-use super::repo::{FileRecord, JobRepo};
+use super::repo::{FileRecord, JobRepo, Start};
 use crate::batch::{DEFAULT_BATCH_ROWS, time};
 use crate::blob::{BlobStore, start_upload};
 use crate::db::now_micros;
@@ -25,6 +25,10 @@ use crate::source::{ExportQuery, count_rows};
 /// batch takes a millisecond or a second.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
+/// How long a job waits when its organization is at its cap before the
+/// queue offers it again.
+const THROTTLE_DELAY: Duration = Duration::from_secs(1);
+
 /// Settings of the runner, from the service configuration.
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
@@ -32,6 +36,8 @@ pub struct RunnerSettings {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub batch_rows: usize,
+    /// Exports of one organization running at once, across workers.
+    pub organization_concurrency: usize,
 }
 
 /// What became of one run.
@@ -40,6 +46,9 @@ pub enum RunOutcome {
     Completed,
     /// Cancelled, deleted or already finished: nothing to do.
     Skipped,
+    /// Its organization runs as many exports as it may: put off, without
+    /// spending an attempt, so the worker slot goes to another tenant.
+    Throttled,
     Cancelled,
     /// Failed transiently; the queue runs it again after `delay`.
     RetryLater {
@@ -121,8 +130,17 @@ impl JobRunner {
     /// Runs job `id` once. `Err` means the service itself failed (the
     /// database went away): the queue runs the job again.
     pub async fn run(&self, id: &str) -> anyhow::Result<RunOutcome> {
-        let Some(job) = self.repo.start(id).await? else {
-            return Ok(RunOutcome::Skipped);
+        let job = match self
+            .repo
+            .start(id, self.settings.organization_concurrency)
+            .await?
+        {
+            Start::Started(job) => *job,
+            Start::NotRunnable => return Ok(RunOutcome::Skipped),
+            Start::AtCapacity => {
+                self.queue.throttle(id, THROTTLE_DELAY).await?;
+                return Ok(RunOutcome::Throttled);
+            }
         };
         let token = self.running.register(id);
         let outcome = self.export(&job, &token).await;
@@ -175,7 +193,7 @@ impl JobRunner {
             }
             RunOutcome::Completed => tracing::info!(job = id, "export completed"),
             RunOutcome::Cancelled => tracing::info!(job = id, "export cancelled"),
-            RunOutcome::Skipped => {}
+            RunOutcome::Skipped | RunOutcome::Throttled => {}
         }
         Ok(outcome)
     }
@@ -434,6 +452,7 @@ impl Default for RunnerSettings {
             retry_base: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),
             batch_rows: DEFAULT_BATCH_ROWS,
+            organization_concurrency: 4,
         }
     }
 }

@@ -132,6 +132,10 @@ async fn handle(
         Ok(RunOutcome::Failed(error) | RunOutcome::DeadLettered(error)) => {
             Err(AbortError::new(error).into())
         }
+        // Offered again after a short delay; the queue's attempt is refunded.
+        Ok(RunOutcome::Throttled) => {
+            Err("the organization runs as many exports as it may; waiting for one to finish".into())
+        }
         Ok(RunOutcome::Completed | RunOutcome::Cancelled | RunOutcome::Skipped) => Ok(()),
         Err(e) => {
             tracing::error!(job = %task.job_id, error = %format!("{e:#}"), "running the export failed");
