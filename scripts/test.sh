@@ -35,6 +35,11 @@ if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("compon
         python3 -m pip install -q --break-system-packages componentize-py==0.25.1
 fi
 
+step "Azurite, the Azure Storage emulator (npm), for the Azure blob store test"
+if ! command -v azurite-blob >/dev/null; then
+    npm install -g --silent azurite@3.35.0 >/dev/null
+fi
+
 step "services: PostgreSQL on 127.0.0.1:5432 (the tests create and drop their own databases)"
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
