@@ -20,6 +20,7 @@ const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// processes started on them (killed, and the database dropped, on drop).
 struct Cluster {
     name: String,
+    /// What the processes connect to: the database, or a proxy to it.
     url: String,
     dir: tempfile::TempDir,
     children: Vec<Child>,
@@ -332,4 +333,154 @@ async fn a_worker_killed_mid_export_loses_nothing() {
         1,
         "the file and nothing the killed attempt staged: {files:?}"
     );
+}
+
+/// A TCP proxy to PostgreSQL that the test can cut (every connection
+/// dropped, new ones refused) and restore on the same port.
+struct Proxy {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut proxy = Self { port, task: None };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Drops every connection and refuses new ones.
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            // Aborting the accept loop drops its JoinSet, which aborts
+            // every connection's copy.
+            task.abort();
+        }
+    }
+
+    async fn restore(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => break listener,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "rebinding the proxy: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_survive_the_database_going_away() {
+    let mut proxy = Proxy::start().await;
+    let mut cluster = Cluster::new(60_000).await;
+    cluster.url = format!(
+        "postgres://postgres@127.0.0.1:{}/{}",
+        proxy.port, cluster.name
+    );
+    let (url, _) = cluster.start("serve");
+    let client = Client {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+        token: cluster.token("admin@acme.test"),
+    };
+    let before = client
+        .create(json!({"dataType": "users", "format": "csv"}))
+        .await;
+    client
+        .wait(&before, Duration::from_secs(60), |job| {
+            job["status"] == "Completed"
+        })
+        .await;
+    // Running when the database goes.
+    let running = client
+        .create(json!({"dataType": "analytics", "format": "pdf"}))
+        .await;
+    let job = client
+        .wait(&running, Duration::from_secs(60), |job| {
+            job["progress"]["bytesWritten"].as_i64().unwrap_or(0) > 1 << 20
+        })
+        .await;
+    assert_eq!(job["status"], "Processing", "{job}");
+
+    proxy.cut();
+    // The API answers at once that it cannot, and when to try again.
+    for _ in 0..2 {
+        let started = Instant::now();
+        let response = client
+            .http
+            .get(format!("{url}/api/export-jobs/{before}"))
+            .bearer_auth(&client.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "answered in {:?}",
+            started.elapsed()
+        );
+    }
+    let refused = client
+        .http
+        .post(format!("{url}/api/export-jobs"))
+        .bearer_auth(&client.token)
+        .json(&json!({"dataType": "users", "format": "json"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    proxy.restore().await;
+    // Nothing is lost: the finished job is still there, the interrupted
+    // one completes, new ones are taken again.
+    let job = client
+        .wait(&before, Duration::from_secs(30), |job| {
+            job["status"] == "Completed"
+        })
+        .await;
+    assert!(job["file"]["sha256"].is_string());
+    let after = client
+        .create(json!({"dataType": "sessions", "format": "csv"}))
+        .await;
+    for id in [&running, &after] {
+        let job = client
+            .wait(id, Duration::from_secs(120), |job| {
+                job["status"] != "Pending" && job["status"] != "Processing"
+            })
+            .await;
+        assert_eq!(job["status"], "Completed", "{job}");
+        if id == &running {
+            // Its rows stopped coming mid-export: that attempt failed (with
+            // the database gone, not even its error could be recorded) and
+            // the job ran again once the database was back.
+            assert!(job["attempts"].as_i64().unwrap() >= 2, "{job}");
+        }
+        let bytes = client.download(id).await;
+        assert_eq!(sha256_hex(&bytes), job["file"]["sha256"]);
+    }
 }

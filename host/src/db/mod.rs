@@ -59,7 +59,9 @@ impl Database {
                 .with_context(|| format!("parsing database URL {}", redact(url)))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                // While the database is unreachable, a request gets its 503
+                // (with Retry-After) in seconds rather than hanging.
+                .acquire_timeout(Duration::from_secs(3))
                 .connect_with(options)
                 .await
                 .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;

@@ -152,7 +152,11 @@ impl JobRunner {
                 // runs the job again. Shown as waiting, if the database
                 // takes the write, rather than as running forever.
                 let error = format!("{e:#}");
-                if let Err(record) = self.repo.retry_later(id, &error).await {
+                let recorded = match self.repo.retry_later(id, &error).await {
+                    Ok(_) => self.repo.record_error(id, job.attempts, &error).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(record) = recorded {
                     tracing::warn!(job = id, error = %record, "recording the failure failed");
                 }
                 return Err(e);
