@@ -149,10 +149,22 @@ impl JobRunner {
             Ok(outcome) => outcome,
             Err(e) => {
                 // The service failed (the database went away): the queue
-                // runs the job again. Shown as waiting, if the database
-                // takes the write, rather than as running forever.
+                // runs the job again while attempts remain. Shown as waiting
+                // (or, after the last attempt, as a dead letter), if the
+                // database takes the write, rather than as running forever.
                 let error = format!("{e:#}");
-                let recorded = match self.repo.retry_later(id, &error).await {
+                let marked = if job.attempts >= job.max_attempts {
+                    let error = format!("{error} (gave up after {} attempts)", job.attempts);
+                    let marked = self.repo.dead_letter(id, &error).await;
+                    if marked.is_ok() {
+                        tracing::error!(job = id, error, "export dead-lettered");
+                        self.metrics.dead_lettered();
+                    }
+                    marked
+                } else {
+                    self.repo.retry_later(id, &error).await
+                };
+                let recorded = match marked {
                     Ok(_) => self.repo.record_error(id, job.attempts, &error).await,
                     Err(e) => Err(e),
                 };
