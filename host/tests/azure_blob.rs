@@ -10,10 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{command, listening, run};
+use common::{Client, command, listening, run, sha256_hex};
 use hmac::{Hmac, Mac as _};
-use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
+use serde_json::json;
+use sha2::Sha256;
 
 /// Azurite's well-known development account.
 const ACCOUNT: &str = "devstoreaccount1";
@@ -110,53 +110,27 @@ async fn exports_upload_to_azure_and_download_through_signed_links() {
     let _service = KillOnDrop(child);
     let out = run(azure(command(dir.path())).args(["token", "--user", "admin@acme.test"]));
     assert!(out.status.success(), "{out:?}");
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let http = reqwest::Client::new();
-
-    let job: Value = http
-        .post(format!("{url}/api/export-jobs"))
-        .bearer_auth(&token)
-        .json(&json!({"dataType": "sessions", "format": "csv"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = job["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let job = loop {
-        let job: Value = http
-            .get(format!("{url}/api/export-jobs/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if job["status"] != "Pending" && job["status"] != "Processing" {
-            break job;
-        }
-        assert!(Instant::now() < deadline, "{job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let client = Client {
+        http: reqwest::Client::new(),
+        url,
+        token: String::from_utf8(out.stdout).unwrap().trim().to_owned(),
     };
+
+    let id = client
+        .create(json!({"dataType": "sessions", "format": "csv"}))
+        .await;
+    let job = client
+        .wait(&id, Duration::from_secs(60), |job| {
+            job["status"] != "Pending" && job["status"] != "Processing"
+        })
+        .await;
     assert_eq!(job["status"], "Completed", "{job}");
     let sha256 = job["file"]["sha256"].as_str().unwrap();
     let size = job["file"]["size"].as_u64().unwrap();
     assert!(size > 10_000, "{job}");
 
     // Through the API, which streams from the blob store.
-    let through_api = http
-        .get(format!("{url}/api/export-jobs/{id}/download"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(hex(&Sha256::digest(&through_api)), sha256);
+    assert_eq!(sha256_hex(&client.download(&id).await), sha256);
 
     // Through the signed link: Azurite itself serves it, no token needed.
     let link = job["downloadUrl"].as_str().unwrap();
@@ -168,7 +142,7 @@ async fn exports_upload_to_azure_and_download_through_signed_links() {
     assert_eq!(response.status(), 200);
     let signed = response.bytes().await.unwrap();
     assert_eq!(signed.len() as u64, size);
-    assert_eq!(hex(&Sha256::digest(&signed)), sha256);
+    assert_eq!(sha256_hex(&signed), sha256);
     let csv = String::from_utf8(signed.to_vec()).unwrap();
     assert!(csv.starts_with("id,"), "{}", &csv[..80.min(csv.len())]);
 
@@ -184,8 +158,4 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{command, listening, run};
-use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
+use common::{Client, command, listening, run, sha256_hex};
+use serde_json::json;
 use sqlx::Executor as _;
 
 const SECRET: &str = "scale-out-test-secret";
@@ -153,72 +152,6 @@ impl Drop for Cluster {
         })
         .join();
     }
-}
-
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Client {
-    async fn create(&self, body: Value) -> String {
-        let response = self
-            .http
-            .post(format!("{}/api/export-jobs", self.url))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        let job: Value = response.json().await.unwrap();
-        job["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn job(&self, id: &str) -> Value {
-        self.http
-            .get(format!("{}/api/export-jobs/{id}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Waits until `done` holds of the job.
-    async fn wait(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let job = self.job(id).await;
-            if done(&job) {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "timed out: {job}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn download(&self, id: &str) -> Vec<u8> {
-        let response = self
-            .http
-            .get(format!("{}/api/export-jobs/{id}/download", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.bytes().await.unwrap().to_vec()
-    }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// `workers` worker processes drain `jobs` jobs created through one API

@@ -239,17 +239,14 @@ impl JobRepo {
     /// How many Pending jobs were created before job `id` (any
     /// organization's): its place in the queue is that plus one.
     pub async fn pending_ahead(&self, id: &str) -> sqlx::Result<i64> {
-        #[derive(sqlx::FromRow)]
-        struct Count {
-            ahead: i64,
-        }
-        let rows: Vec<Count> = db::fetch_all(
+        let (ahead,): (i64,) = db::fetch_optional(
             &self.db,
-            "SELECT COUNT(*) AS ahead FROM export_jobs WHERE status = 'Pending' AND id < ?",
+            "SELECT COUNT(*) FROM export_jobs WHERE status = 'Pending' AND id < ?",
             &[id.into()],
         )
-        .await?;
-        Ok(rows.first().map_or(0, |c| c.ahead))
+        .await?
+        .unwrap_or_default();
+        Ok(ahead)
     }
 
     pub async fn set_total_rows(&self, id: &str, total: i64) -> sqlx::Result<()> {
