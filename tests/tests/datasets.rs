@@ -246,3 +246,126 @@ async fn session_dates_before_1970_floor_to_the_right_day() {
         "started_at,session_date\r\n1969-12-31T23:00:00Z,1969-12-31\r\n"
     );
 }
+
+/// PostgreSQL rows come through binary `COPY`, which takes no bind
+/// parameters: filter values are written into the statement as literals.
+/// Quotes and backslashes must match themselves and nothing else.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_filter_values_are_literals_not_sql() {
+    let db = TestDatabase::postgres().await;
+    let exporter::db::Database::Postgres(pool) = &db.db else {
+        unreachable!()
+    };
+    let awkward = r"it's a \' user\";
+    for statement in [
+        "INSERT INTO organizations (id, slug, name, created_at) VALUES ('o', 'o', 'O', now())",
+        "INSERT INTO users (id, organization_id, email, name, role, created_at) VALUES ('plain', 'o', 'p@o.test', 'P', 'Admin', now())",
+        "INSERT INTO sessions (id, organization_id, user_id, started_at, status) VALUES ('s-plain', 'o', 'plain', now(), 'completed')",
+    ] {
+        sqlx::query(statement).execute(pool).await.unwrap();
+    }
+    sqlx::query("INSERT INTO users (id, organization_id, email, name, role, created_at) VALUES ($1, 'o', 'a@o.test', 'A', 'Admin', now())")
+        .bind(awkward)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sessions (id, organization_id, user_id, started_at, status) VALUES ('s-awkward', 'o', $1, now(), 'completed')")
+        .bind(awkward)
+        .execute(pool)
+        .await
+        .unwrap();
+
+    let by_user = |user: &str| ExportQuery {
+        data_type: DataType::Sessions,
+        organization_id: Some("o".into()),
+        user_id: Some(user.into()),
+        from: None,
+        to: None,
+        columns: vec!["id".into(), "user_id".into()],
+    };
+    let (bytes, rows) = export(&db, &by_user(awkward), "csv").await;
+    assert_eq!(rows, 1);
+    let rows_read = python_read("csv", &bytes, &[]);
+    assert_eq!(
+        rows_read[1],
+        serde_json::json!(["s-awkward", awkward]),
+        "{rows_read:?}"
+    );
+    for injection in [
+        "$1",
+        "x' OR '1'='1",
+        r"x\' OR 1=1 --",
+        "plain' OR user_id <> 'plain",
+    ] {
+        let (_, rows) = export(&db, &by_user(injection), "csv").await;
+        assert_eq!(rows, 0, "{injection:?} must match no user");
+    }
+}
+
+/// A `COPY` stopped midway leaves its connection mid-stream; it must be
+/// closed, not handed to the next query, which would first have to drain
+/// every remaining row (or fail).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_export_stopped_midway_leaves_the_pool_usable() {
+    let db = TestDatabase::postgres().await;
+    seeded(&db).await;
+    // One connection, so the next query would get the abandoned one.
+    let single = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let single_db = exporter::db::Database::Postgres(single.clone());
+    let query = ExportQuery {
+        data_type: DataType::Sessions,
+        organization_id: None,
+        user_id: None,
+        from: None,
+        to: None,
+        columns: vec![],
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let source = tokio::spawn({
+        let single_db = single_db.clone();
+        let query = query.clone();
+        async move { exporter::source::send_batches(&single_db, &query, 10, tx).await }
+    });
+    // Take one batch, then stop consuming: the export failed or was cancelled.
+    assert!(rx.recv().await.is_some());
+    drop(rx);
+    let stopped = source.await.unwrap();
+    assert!(
+        matches!(stopped, Err(exporter::source::SourceError::Closed)),
+        "{stopped:?}"
+    );
+    // Closed, not returned to the pool.
+    for _ in 0..50 {
+        if single.size() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(single.size(), 0, "the abandoned COPY connection is closed");
+    let count: i64 = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&single),
+    )
+    .await
+    .expect("the pool answers at once")
+    .unwrap();
+    assert_eq!(count as u64, ROWS);
+    // And the next export through it reads every row.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<exporter::plugins::Batch>(4);
+    let reader = tokio::spawn(async move {
+        let mut rows = 0u64;
+        while let Some(batch) = rx.recv().await {
+            rows += u64::from(batch.rows);
+        }
+        rows
+    });
+    let sent = exporter::source::send_batches(&single_db, &query, 10, tx)
+        .await
+        .unwrap();
+    assert_eq!((sent, reader.await.unwrap()), (ROWS, ROWS));
+    single.close().await;
+}

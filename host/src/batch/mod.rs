@@ -36,7 +36,6 @@ pub struct BatchBuilder {
     columns: Vec<ColumnBuilder>,
     rows: usize,
     capacity: usize,
-    text_bytes: usize,
 }
 
 impl BatchBuilder {
@@ -51,7 +50,6 @@ impl BatchBuilder {
                 .collect(),
             rows: 0,
             capacity,
-            text_bytes: 0,
         }
     }
 
@@ -63,9 +61,19 @@ impl BatchBuilder {
         self.rows == 0
     }
 
-    /// Whether the batch should be sent before adding more rows.
+    /// Whether the batch should be sent before adding more rows. Text is
+    /// counted from the columns themselves, so rows decoded straight in
+    /// through [`BatchBuilder::column`] are capped like [`push_row`]'s.
+    ///
+    /// [`push_row`]: BatchBuilder::push_row
     pub fn is_full(&self) -> bool {
-        self.rows >= self.capacity || self.text_bytes >= MAX_BATCH_TEXT_BYTES
+        self.rows >= self.capacity
+            || self
+                .columns
+                .iter()
+                .map(ColumnBuilder::text_len)
+                .sum::<usize>()
+                >= MAX_BATCH_TEXT_BYTES
     }
 
     /// Appends one row; `row` has one value per column, in schema order.
@@ -86,7 +94,7 @@ impl BatchBuilder {
             }
         }
         for (column, value) in self.columns.iter_mut().zip(row) {
-            self.text_bytes += column.push(value);
+            column.push(value);
         }
         self.rows += 1;
         Ok(())
@@ -110,7 +118,6 @@ impl BatchBuilder {
     pub fn take(&mut self) -> Batch {
         let rows = self.rows;
         self.rows = 0;
-        self.text_bytes = 0;
         let columns = self
             .columns
             .iter_mut()
@@ -188,46 +195,28 @@ impl ColumnBuilder {
         )
     }
 
-    /// Pushes a value the column accepts; returns the text bytes added.
-    fn push(&mut self, value: &Value) -> usize {
+    /// Pushes a value the column accepts.
+    fn push(&mut self, value: &Value) {
         match (value, &self.values) {
-            (Value::Null, _) => {
-                self.push_null();
-                0
+            (Value::Null, _) => self.push_null(),
+            (Value::Boolean(v), _) => self.push_bool(Some(*v)),
+            (Value::Int64(v), ColumnValues::Float64(_)) => self.push_f64(Some(*v as f64)),
+            (Value::Int64(v), ColumnValues::Decimal(_)) => self.push_str(Some(&v.to_string())),
+            (Value::Int64(v), _) => self.push_i64(Some(*v)),
+            (Value::Float64(v), _) => self.push_f64(Some(*v)),
+            (Value::Date(v), _) => self.push_date(Some(*v)),
+            (Value::Timestamp(v), _) => self.push_timestamp(Some(*v)),
+            (Value::Decimal(s) | Value::Text(s) | Value::Json(s), _) => self.push_str(Some(s)),
+        }
+    }
+
+    /// Bytes of text held (0 for other types).
+    fn text_len(&self) -> usize {
+        match &self.values {
+            ColumnValues::Decimal(t) | ColumnValues::Text(t) | ColumnValues::Json(t) => {
+                t.data.len()
             }
-            (Value::Boolean(v), _) => {
-                self.push_bool(Some(*v));
-                0
-            }
-            (Value::Int64(v), ColumnValues::Float64(_)) => {
-                self.push_f64(Some(*v as f64));
-                0
-            }
-            (Value::Int64(v), ColumnValues::Decimal(_)) => {
-                let text = v.to_string();
-                self.push_str(Some(&text));
-                text.len()
-            }
-            (Value::Int64(v), _) => {
-                self.push_i64(Some(*v));
-                0
-            }
-            (Value::Float64(v), _) => {
-                self.push_f64(Some(*v));
-                0
-            }
-            (Value::Date(v), _) => {
-                self.push_date(Some(*v));
-                0
-            }
-            (Value::Timestamp(v), _) => {
-                self.push_timestamp(Some(*v));
-                0
-            }
-            (Value::Decimal(s) | Value::Text(s) | Value::Json(s), _) => {
-                self.push_str(Some(s));
-                s.len()
-            }
+            _ => 0,
         }
     }
 
@@ -363,6 +352,23 @@ mod tests {
                 kind: ColumnType::Text,
             },
         ]
+    }
+
+    #[test]
+    fn text_caps_a_batch_whichever_way_rows_arrive() {
+        let big = "x".repeat(MAX_BATCH_TEXT_BYTES / 2);
+        let mut builder = BatchBuilder::new(&schema(), 4096);
+        builder
+            .push_row(&[Value::Int64(1), Value::Text(big.clone())])
+            .unwrap();
+        assert!(!builder.is_full());
+        // The typed path the database sources decode through.
+        builder.column(0).push_i64(Some(2));
+        builder.column(1).push_str(Some(&big));
+        builder.end_row();
+        assert!(builder.is_full(), "two rows of half the cap fill a batch");
+        assert_eq!(builder.take().rows, 2);
+        assert!(!builder.is_full(), "a new batch starts empty");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::batch::{DEFAULT_BATCH_ROWS, time};
 use crate::db::Database;
 use crate::pipeline::run_export;
 use crate::plugins::{ExportContext, WriteSink};
-use crate::source::{DataType, ExportQuery, demo};
+use crate::source::{DataType, ExportQuery, demo, pg_copy};
 
 #[derive(Debug, clap::Args)]
 pub struct DatabaseArgs {
@@ -61,17 +61,31 @@ pub enum DatasetCommand {
     List,
     /// Export a dataset straight to a file through a plugin (no job queue).
     Export(DatasetExportArgs),
+    /// Print the PostgreSQL SELECT an export runs, its parameters written
+    /// in (the statement `COPY` streams; for `psql`'s `\copy`, say).
+    Sql(DatasetQueryArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct DatasetExportArgs {
     #[command(flatten)]
-    database: DatabaseArgs,
-    #[arg(long, value_enum)]
-    data_type: DataType,
+    query: DatasetQueryArgs,
     /// A built-in format name or a plugin file.
     #[arg(long)]
     format: String,
+    #[arg(long = "option", short = 'O', value_parser = parse_option)]
+    options: Vec<(String, String)>,
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+/// Which rows: the dataset, the tenant, the days, the columns.
+#[derive(Debug, clap::Args)]
+pub struct DatasetQueryArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[arg(long, value_enum)]
+    data_type: DataType,
     /// First day (YYYY-MM-DD, UTC), inclusive.
     #[arg(long, value_parser = parse_day)]
     from: Option<i32>,
@@ -84,10 +98,26 @@ pub struct DatasetExportArgs {
     /// A column to export, in order; repeat. All columns when absent.
     #[arg(long = "column")]
     columns: Vec<String>,
-    #[arg(long = "option", short = 'O', value_parser = parse_option)]
-    options: Vec<(String, String)>,
-    #[arg(long, short)]
-    out: PathBuf,
+}
+
+impl DatasetQueryArgs {
+    /// The checked query, with the organization's slug resolved to its id.
+    async fn resolve(&self, db: &Database) -> anyhow::Result<ExportQuery> {
+        let organization_id = match &self.organization {
+            Some(slug) => Some(organization_id(db, slug).await?),
+            None => None,
+        };
+        let query = ExportQuery {
+            data_type: self.data_type,
+            organization_id,
+            user_id: None,
+            from: self.from,
+            to: self.to,
+            columns: self.columns.clone(),
+        };
+        query.selected()?;
+        Ok(query)
+    }
 }
 
 fn parse_day(text: &str) -> Result<i32, String> {
@@ -160,6 +190,13 @@ pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DatasetCommand::Export(args) => dataset_export(args),
+        DatasetCommand::Sql(args) => runtime()?.block_on(async {
+            let db = args.database.open().await?;
+            let query = args.resolve(&db).await?;
+            println!("{}", pg_copy::select_with_literals(&query)?);
+            db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }),
     }
 }
 
@@ -170,20 +207,8 @@ fn dataset_export(args: DatasetExportArgs) -> anyhow::Result<ExitCode> {
         .check_options(&args.options)
         .map_err(anyhow::Error::msg)?;
     runtime()?.block_on(async {
-        let db = args.database.open().await?;
-        let organization_id = match &args.organization {
-            Some(slug) => Some(organization_id(&db, slug).await?),
-            None => None,
-        };
-        let query = ExportQuery {
-            data_type: args.data_type,
-            organization_id,
-            user_id: None,
-            from: args.from,
-            to: args.to,
-            columns: args.columns.clone(),
-        };
-        query.selected()?;
+        let db = args.query.database.open().await?;
+        let query = args.query.resolve(&db).await?;
         let dir = args
             .out
             .parent()
@@ -193,12 +218,12 @@ fn dataset_export(args: DatasetExportArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
         let sink = WriteSink(BufWriter::with_capacity(1 << 20, temp.reopen()?));
         let context = ExportContext {
-            title: format!("{} export", args.data_type.as_str()),
+            title: format!("{} export", query.data_type.as_str()),
             generated_at: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_micros() as i64)
                 .unwrap_or(0),
-            properties: vec![("dataType".into(), args.data_type.as_str().into())],
+            properties: vec![("dataType".into(), query.data_type.as_str().into())],
         };
         let started = Instant::now();
         let stats = run_export(
@@ -217,7 +242,7 @@ fn dataset_export(args: DatasetExportArgs) -> anyhow::Result<ExitCode> {
         println!(
             "exported {} {} rows, {} in {:.3} s with {} to {}",
             stats.rows,
-            args.data_type.as_str(),
+            query.data_type.as_str(),
             human_bytes(stats.run.bytes),
             started.elapsed().as_secs_f64(),
             formatter.id(),

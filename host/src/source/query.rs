@@ -9,9 +9,6 @@ use crate::batch::BatchBuilder;
 use crate::db::Database;
 use crate::plugins::{Batch, Column, ColumnType};
 
-/// Days between 4713-11-24 BC (Julian day 0) and 1970-01-01.
-const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
-
 /// What to export. The tenant is already resolved: `organization_id` is the
 /// caller's own organization unless a SuperAdmin asked for another (or for
 /// all, `None`).
@@ -124,27 +121,52 @@ macro_rules! bind_params {
 }
 
 /// The SQL text and its parameters, in order.
-struct Sql {
-    text: String,
-    params: Vec<Param>,
+pub(super) struct Sql {
+    pub(super) text: String,
+    pub(super) params: Vec<Param>,
 }
 
-enum Param {
+pub(super) enum Param {
     Text(String),
     /// A day boundary: the first instant of that day (UTC).
     DayStart(i32),
 }
 
 fn build_sql(query: &ExportQuery, postgres: bool) -> Result<Sql, QueryError> {
-    build(query, postgres, false)
+    build(query, postgres, Shape::Rows)
 }
 
 /// `SELECT COUNT(*)` over the same rows.
 fn build_count_sql(query: &ExportQuery, postgres: bool) -> Result<Sql, QueryError> {
-    build(query, postgres, true)
+    build(query, postgres, Shape::Count)
 }
 
-fn build(query: &ExportQuery, postgres: bool, count: bool) -> Result<Sql, QueryError> {
+/// The PostgreSQL select for a binary `COPY`: the same rows, each column
+/// cast to the type [`pg_copy`](super::pg_copy) decodes for its kind.
+pub(super) fn build_copy_select(query: &ExportQuery) -> Result<Sql, QueryError> {
+    build(query, true, Shape::CastRows)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Rows,
+    CastRows,
+    Count,
+}
+
+/// The PostgreSQL type a column of `kind` is read as through `COPY`.
+fn copy_cast(kind: ColumnType) -> &'static str {
+    match kind {
+        ColumnType::Boolean => "boolean",
+        ColumnType::Int64 => "int8",
+        ColumnType::Float64 => "float8",
+        ColumnType::Decimal | ColumnType::Text | ColumnType::Json => "text",
+        ColumnType::Date => "date",
+        ColumnType::Timestamp => "timestamptz",
+    }
+}
+
+fn build(query: &ExportQuery, postgres: bool, shape: Shape) -> Result<Sql, QueryError> {
     let dataset = query.dataset();
     let columns = query.selected()?;
     let mut params = Vec::new();
@@ -156,9 +178,13 @@ fn build(query: &ExportQuery, postgres: bool, count: bool) -> Result<Sql, QueryE
             "?".to_owned()
         }
     };
-    let select: Vec<&str> = columns
+    let select: Vec<String> = columns
         .iter()
-        .map(|c| if postgres { c.postgres } else { c.sqlite })
+        .map(|c| match (postgres, shape) {
+            (true, Shape::CastRows) => format!("({})::{}", c.postgres, copy_cast(c.kind)),
+            (true, _) => c.postgres.to_owned(),
+            (false, _) => c.sqlite.to_owned(),
+        })
         .collect();
     let mut conditions = Vec::new();
     if let Some(organization) = &query.organization_id {
@@ -182,7 +208,7 @@ fn build(query: &ExportQuery, postgres: bool, count: bool) -> Result<Sql, QueryE
         let p = placeholder(Param::DayStart(to + 1), &mut params);
         conditions.push(format!("{range} < {p}"));
     }
-    let select = if count {
+    let select = if shape == Shape::Count {
         "COUNT(*)".to_owned()
     } else {
         select.join(", ")
@@ -196,7 +222,7 @@ fn build(query: &ExportQuery, postgres: bool, count: bool) -> Result<Sql, QueryE
         text.push_str(" WHERE ");
         text.push_str(&conditions.join(" AND "));
     }
-    if count {
+    if shape == Shape::Count {
         return Ok(Sql { text, params });
     }
     // A stable order: the same query always yields the same file, and a
@@ -221,10 +247,23 @@ pub enum SourceError {
 }
 
 /// Runs `query` and sends its rows as batches of up to `batch_rows` rows.
-/// Rows stream from the database cursor: memory holds one batch being
-/// built plus the channel's capacity. Returns the number of rows sent.
+/// Rows stream from the database: memory holds one batch being built plus
+/// the channel's capacity. Returns the number of rows sent.
 pub async fn send_batches(
     db: &Database,
+    query: &ExportQuery,
+    batch_rows: usize,
+    tx: mpsc::Sender<Batch>,
+) -> Result<u64, SourceError> {
+    match db {
+        Database::Sqlite(pool) => send_sqlite_batches(pool, query, batch_rows, tx).await,
+        // Binary COPY: several times faster than fetching row by row.
+        Database::Postgres(pool) => super::pg_copy::send_batches(pool, query, batch_rows, tx).await,
+    }
+}
+
+async fn send_sqlite_batches(
+    pool: &sqlx::SqlitePool,
     query: &ExportQuery,
     batch_rows: usize,
     tx: mpsc::Sender<Batch>,
@@ -238,34 +277,16 @@ pub async fn send_batches(
         data_type,
         source: source.into(),
     };
-    match db {
-        Database::Sqlite(pool) => {
-            let sql = build_sql(query, false)?;
-            let q = bind_params!(sqlx::query(audited(&sql)), sql, sqlite);
-            let mut stream = q.fetch(pool);
-            while let Some(row) = stream.try_next().await.map_err(failed)? {
-                decode_sqlite(&row, &kinds, &mut builder).map_err(failed)?;
-                rows += 1;
-                if builder.is_full() {
-                    tx.send(builder.take())
-                        .await
-                        .map_err(|_| SourceError::Closed)?;
-                }
-            }
-        }
-        Database::Postgres(pool) => {
-            let sql = build_sql(query, true)?;
-            let q = bind_params!(sqlx::query(audited(&sql)), sql, postgres);
-            let mut stream = q.fetch(pool);
-            while let Some(row) = stream.try_next().await.map_err(failed)? {
-                decode_postgres(&row, &kinds, &mut builder).map_err(failed)?;
-                rows += 1;
-                if builder.is_full() {
-                    tx.send(builder.take())
-                        .await
-                        .map_err(|_| SourceError::Closed)?;
-                }
-            }
+    let sql = build_sql(query, false)?;
+    let q = bind_params!(sqlx::query(audited(&sql)), sql, sqlite);
+    let mut stream = q.fetch(pool);
+    while let Some(row) = stream.try_next().await.map_err(failed)? {
+        decode_sqlite(&row, &kinds, &mut builder).map_err(failed)?;
+        rows += 1;
+        if builder.is_full() {
+            tx.send(builder.take())
+                .await
+                .map_err(|_| SourceError::Closed)?;
         }
     }
     if !builder.is_empty() {
@@ -329,34 +350,6 @@ fn decode_sqlite(
                     .map(|days| days as i32),
             ),
             ColumnType::Timestamp => column.push_timestamp(row.try_get(index)?),
-        }
-    }
-    builder.end_row();
-    Ok(())
-}
-
-fn decode_postgres(
-    row: &sqlx::postgres::PgRow,
-    kinds: &[ColumnType],
-    builder: &mut BatchBuilder,
-) -> Result<(), sqlx::Error> {
-    for (index, kind) in kinds.iter().enumerate() {
-        let column = builder.column(index);
-        match kind {
-            ColumnType::Boolean => column.push_bool(row.try_get(index)?),
-            ColumnType::Int64 => column.push_i64(row.try_get(index)?),
-            ColumnType::Float64 => column.push_f64(row.try_get(index)?),
-            ColumnType::Decimal | ColumnType::Text | ColumnType::Json => {
-                column.push_str(row.try_get::<Option<&str>, _>(index)?)
-            }
-            ColumnType::Date => column.push_date(
-                row.try_get::<Option<time::Date>, _>(index)?
-                    .map(|date| date.to_julian_day() - UNIX_EPOCH_JULIAN_DAY),
-            ),
-            ColumnType::Timestamp => column.push_timestamp(
-                row.try_get::<Option<time::OffsetDateTime>, _>(index)?
-                    .map(|instant| (instant.unix_timestamp_nanos() / 1_000) as i64),
-            ),
         }
     }
     builder.end_row();
