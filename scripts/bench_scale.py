@@ -8,7 +8,7 @@
 3. A queue of 200 small exports drained by one worker and by two.
 
 Run through scripts/bench-scale.sh, which builds the release binary.
-Environment: EXPORTER_BIN, BENCH_ROWS, BENCH_SMALL, BENCH_ROUNDS.
+Environment: BENCH_EXPORTER, BENCH_ROWS, BENCH_SMALL, BENCH_ROUNDS.
 """
 
 import hashlib
@@ -32,10 +32,10 @@ COLUMNS = [
     "session_date",
 ]
 
-# EXPORTER_BIN runs another build (an older one, to compare); the SELECT
+# BENCH_EXPORTER runs another build (an older one, to compare); the SELECT
 # given to psql always comes from this checkout's `dataset sql`.
 CURRENT = "target/release/exporter"
-EXPORTER = os.environ.get("EXPORTER_BIN", CURRENT)
+EXPORTER = os.environ.get("BENCH_EXPORTER", CURRENT)
 ROWS = int(os.environ.get("BENCH_ROWS", "10000000"))
 SMALL = int(os.environ.get("BENCH_SMALL", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -69,8 +69,10 @@ def env(db, name):
 
 
 def exporter(db, *args, binary=None):
-    out = subprocess.run([binary or EXPORTER, *args], env=env(db, "cli"), check=True,
+    out = subprocess.run([binary or EXPORTER, *args], env=env(db, "cli"),
                          capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"exporter {' '.join(args)} failed:\n{out.stderr}")
     return out.stdout.strip()
 
 

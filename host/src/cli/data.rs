@@ -34,9 +34,14 @@ impl DatabaseArgs {
     }
 
     async fn open(&self) -> anyhow::Result<Database> {
-        let db = Database::connect(&self.url()?).await?;
+        let db = self.connect().await?;
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// Without migrating: for commands that only read.
+    async fn connect(&self) -> anyhow::Result<Database> {
+        Database::connect(&self.url()?).await
     }
 }
 
@@ -191,7 +196,7 @@ pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
         }
         DatasetCommand::Export(args) => dataset_export(args),
         DatasetCommand::Sql(args) => runtime()?.block_on(async {
-            let db = args.database.open().await?;
+            let db = args.database.connect().await?;
             let query = args.resolve(&db).await?;
             println!("{}", pg_copy::select_with_literals(&query)?);
             db.close().await;
