@@ -13,12 +13,13 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
-step "independent readers: python3 (csv, json), openpyxl, LibreOffice, qpdf, poppler; componentize-py"
+step "independent readers: python3 (csv, json, gzip), openpyxl, LibreOffice, qpdf, poppler, zstd; componentize-py"
 missing=()
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)
 command -v qpdf >/dev/null || missing+=(qpdf)
 command -v pdftotext >/dev/null || missing+=(poppler-utils)
+command -v zstd >/dev/null || missing+=(zstd)
 if ((${#missing[@]})); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -63,8 +64,8 @@ cargo clippy --target wasm32-wasip2 \
 step "tests"
 cargo nextest run --workspace --no-fail-fast
 
-step "the job service's API suite again, on PostgreSQL (database and job queue)"
+step "the job service's API suite and delivery again, on PostgreSQL (database and job queue)"
 # --workspace with a filter, not -p: the same feature set as above, so
 # nothing is rebuilt.
 EXPORTER_TEST_DATABASE=postgres cargo nextest run --workspace --no-fail-fast \
-    -E 'binary_id(exporter-tests::api)'
+    -E 'binary_id(exporter-tests::api) | binary_id(exporter-tests::delivery)'

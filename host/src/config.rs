@@ -92,6 +92,17 @@ pub struct Config {
     pub plugin_trap_threshold: u32,
     /// Run the conformance kit on newly built built-ins after start-up.
     pub check_builtins: bool,
+    /// Hosts job callbacks may go to; empty: any public host.
+    pub callback_allowed_hosts: Vec<String>,
+    /// Let callbacks reach loopback and private addresses (off: a client
+    /// could otherwise make the service call inside its own network).
+    pub callback_allow_private: bool,
+    /// Delivery attempts per callback, the first included.
+    pub callback_max_attempts: u32,
+    pub callback_retry_base: Duration,
+    pub callback_retry_max: Duration,
+    /// For one delivery request, connecting included.
+    pub callback_timeout: Duration,
 }
 
 impl Default for Config {
@@ -125,6 +136,12 @@ impl Default for Config {
             plugin_check_call_timeout: Duration::from_secs(10),
             plugin_trap_threshold: 3,
             check_builtins: true,
+            callback_allowed_hosts: Vec::new(),
+            callback_allow_private: false,
+            callback_max_attempts: 8,
+            callback_retry_base: Duration::from_secs(5),
+            callback_retry_max: Duration::from_secs(3600),
+            callback_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -159,6 +176,34 @@ struct Layer {
     plugin_check_call_timeout: Option<String>,
     plugin_trap_threshold: Option<u32>,
     check_builtins: Option<bool>,
+    callback_allowed_hosts: Option<HostList>,
+    callback_allow_private: Option<bool>,
+    callback_max_attempts: Option<u32>,
+    callback_retry_base: Option<String>,
+    callback_retry_max: Option<String>,
+    callback_timeout: Option<String>,
+}
+
+/// A list of hosts: a TOML array, or one string of comma-separated names
+/// (as an environment variable holds it).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum HostList {
+    Many(Vec<String>),
+    One(String),
+}
+
+impl HostList {
+    fn hosts(self) -> Vec<String> {
+        let all = match self {
+            HostList::Many(hosts) => hosts,
+            HostList::One(text) => text.split(',').map(str::to_owned).collect(),
+        };
+        all.into_iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect()
+    }
 }
 
 /// Keys whose environment values are numbers or booleans rather than text.
@@ -171,6 +216,8 @@ const TYPED_KEYS: &[&str] = &[
     "plugin_check_rows",
     "plugin_trap_threshold",
     "check_builtins",
+    "callback_allow_private",
+    "callback_max_attempts",
 ];
 
 impl Config {
@@ -226,6 +273,12 @@ impl Config {
             plugin_check_call_timeout,
             plugin_trap_threshold,
             check_builtins,
+            callback_allowed_hosts,
+            callback_allow_private,
+            callback_max_attempts,
+            callback_retry_base,
+            callback_retry_max,
+            callback_timeout,
         } = layer;
         if let Some(dir) = data_dir {
             // The embedded defaults live under the data directory.
@@ -281,7 +334,35 @@ impl Config {
         )?;
         set(&mut self.plugin_trap_threshold, plugin_trap_threshold);
         set(&mut self.check_builtins, check_builtins);
+        if let Some(hosts) = callback_allowed_hosts {
+            self.callback_allowed_hosts = hosts.hosts();
+        }
+        set(&mut self.callback_allow_private, callback_allow_private);
+        set(&mut self.callback_max_attempts, callback_max_attempts);
+        set_duration(
+            &mut self.callback_retry_base,
+            "callback_retry_base",
+            callback_retry_base,
+        )?;
+        set_duration(
+            &mut self.callback_retry_max,
+            "callback_retry_max",
+            callback_retry_max,
+        )?;
+        set_duration(
+            &mut self.callback_timeout,
+            "callback_timeout",
+            callback_timeout,
+        )?;
         Ok(())
+    }
+
+    /// Where callbacks may go.
+    pub fn callback_policy(&self) -> crate::callbacks::TargetPolicy {
+        crate::callbacks::TargetPolicy {
+            allowed_hosts: self.callback_allowed_hosts.clone(),
+            allow_private: self.callback_allow_private,
+        }
     }
 
     /// The watched plugins directory.
@@ -316,6 +397,14 @@ impl Config {
         anyhow::ensure!(
             !self.registry_poll_interval.is_zero(),
             "registry_poll_interval must be positive"
+        );
+        anyhow::ensure!(
+            self.callback_max_attempts >= 1,
+            "callback_max_attempts must be at least 1"
+        );
+        anyhow::ensure!(
+            !self.callback_timeout.is_zero(),
+            "callback_timeout must be positive"
         );
         anyhow::ensure!(
             self.plugin_trap_threshold >= 1,

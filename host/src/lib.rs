@@ -28,6 +28,7 @@ pub mod api;
 pub mod auth;
 pub mod batch;
 pub mod blob;
+pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod conformance;

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{AppState, Shared, router};
 use crate::auth::{TokenKeys, load_or_create_secret};
 use crate::blob::{BlobStore, LinkSigner};
+use crate::callbacks::{CallbackSettings, run_dispatcher};
 use crate::config::{Config, Secret};
 use crate::db::Database;
 use crate::formats::FormatRegistry;
@@ -25,6 +26,9 @@ use crate::registry::{PluginRegistry, RegistrySettings, ValidationSettings, run_
 /// Exports the API may stream directly at once, beyond the worker's.
 const DIRECT_EXPORTS: u32 = 8;
 
+/// How often each process looks for due callbacks.
+const CALLBACK_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// How long shutdown waits for database connections to come back.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -37,7 +41,8 @@ pub struct RunningService {
     server: JoinHandle<std::io::Result<()>>,
     worker: Option<JoinHandle<anyhow::Result<()>>>,
     sweeper: JoinHandle<()>,
-    registry_tasks: Vec<JoinHandle<()>>,
+    /// The registry's sync and inbox, the callback dispatcher.
+    background: Vec<JoinHandle<()>>,
 }
 
 /// The HS256 secret: configured, or generated once under the data directory.
@@ -137,7 +142,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             stop.cancelled().await
         }))
     });
-    let registry_tasks = vec![
+    let callbacks = CallbackSettings {
+        policy: config.callback_policy(),
+        max_attempts: config.callback_max_attempts,
+        retry_base: config.callback_retry_base,
+        retry_max: config.callback_retry_max,
+        timeout: config.callback_timeout,
+        poll_interval: CALLBACK_POLL,
+    };
+    let background = vec![
+        tokio::spawn(run_dispatcher(state.clone(), callbacks, shutdown.clone())),
         tokio::spawn(run_sync(registry.clone(), shutdown.clone())),
         tokio::spawn(run_inbox(
             registry,
@@ -161,7 +175,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         server,
         worker,
         sweeper,
-        registry_tasks,
+        background,
     })
 }
 
@@ -248,7 +262,7 @@ impl RunningService {
             }
         }
         let _ = self.sweeper.await;
-        for task in self.registry_tasks {
+        for task in self.background {
             let _ = task.await;
         }
         match server {

@@ -44,6 +44,15 @@ pub async fn create(
     }
     let idempotency_key = idempotency_key(&headers)?;
     let request = normalize(&state, &caller, request)?;
+    if let Some(url) = &request.callback_url {
+        // Refused now, with the reason, rather than at the first delivery.
+        let policy = state.config.callback_policy();
+        let invalid = |e: crate::callbacks::TargetError| {
+            Problem::unprocessable("invalid-callback-url", e.to_string())
+        };
+        let parsed = policy.check_url(url).map_err(invalid)?;
+        policy.resolve(&parsed).await.map_err(invalid)?;
+    }
     let body = serde_json::to_string(&request).map_err(Problem::internal)?;
     let request_hash = hex::encode(Sha256::digest(body.as_bytes()));
     let job = NewJob {
@@ -56,6 +65,7 @@ pub async fn create(
         max_attempts: i64::from(state.config.max_attempts),
         idempotency_key,
         request_hash: Some(request_hash.clone()),
+        callback_url: request.callback_url.clone(),
     };
     let (record, replayed) = match state.queue.create(&job).await {
         Ok(Ok(record)) => (record, false),
@@ -175,7 +185,7 @@ pub(super) async fn visible_job(
 }
 
 /// A signed download link for a completed job: (url, expires, µs).
-pub(super) async fn download_link(
+pub async fn download_link(
     state: &AppState,
     job: &JobRecord,
 ) -> Result<Option<(String, i64)>, Problem> {
@@ -219,7 +229,10 @@ pub async fn get(
     let link = download_link(&state, &job).await?;
     let active = job.status().is_active();
     let errors = state.repo.errors(&job.id).await?;
-    let mut view = JobView::new(&job, link).with_errors(&errors);
+    let (callback, attempts) = crate::callbacks::store::state_of(&state.db, &job.id).await?;
+    let mut view = JobView::new(&job, link)
+        .with_errors(&errors)
+        .with_callback(callback.as_ref(), &attempts);
     if job.status() == JobStatus::Pending {
         view.queue_position = Some(state.repo.pending_ahead(&job.id).await? + 1);
     }

@@ -3,6 +3,7 @@
 
 mod admin_formatters;
 mod admin_jobs;
+mod callback_secret;
 mod data_export;
 mod download;
 mod export_jobs;
@@ -20,6 +21,7 @@ use axum::routing::{delete, get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+pub use export_jobs::download_link;
 pub use openapi::ApiDoc;
 pub use problem::Problem;
 pub use state::{AppState, Shared};
@@ -73,6 +75,8 @@ pub fn router(state: AppState) -> Router {
             delete(admin_formatters::end_canary),
         )
         .route("/api/admin/export-jobs/{id}/retry", post(admin_jobs::retry))
+        .route("/api/callback-secret", get(callback_secret::get))
+        .route("/api/callback-secret/rotate", post(callback_secret::rotate))
         .route("/api/dataexport/{data_type}", get(data_export::data_export))
         .route("/api/admindashboard/export", get(data_export::dashboard))
         .route("/api/openapi.json", get(openapi::document))

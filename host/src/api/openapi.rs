@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin_formatters, admin_jobs, data_export, download, export_jobs, formats, health, problem,
-    views,
+    admin_formatters, admin_jobs, callback_secret, data_export, download, export_jobs, formats,
+    health, problem, views,
 };
 use crate::auth::Role;
 use crate::jobs;
@@ -23,10 +23,12 @@ use crate::jobs;
         health::healthz, health::readyz, health::metrics,
         admin_formatters::install, admin_formatters::list, admin_formatters::activate,
         admin_formatters::delete, admin_formatters::end_canary, admin_jobs::retry,
+        callback_secret::get, callback_secret::rotate,
     ),
     components(schemas(
         jobs::ExportRequest, jobs::DateRange, jobs::Filters, jobs::OptionValue, jobs::JobStatus,
         views::JobView, views::AttemptErrorView, views::ProgressView, views::FileView, views::PluginRef, views::JobPage, views::LinkView,
+        views::CallbackView, views::CallbackAttemptView, callback_secret::CallbackSecretView, crate::blob::Compression,
         formats::FormatView, problem::Problem, health::Health, Role,
     )),
     modifiers(&Bearer),

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::batch::time::format_timestamp;
+use crate::blob::Compression;
+use crate::callbacks;
 use crate::jobs::repo::AttemptError;
 use crate::jobs::{DateRange, Filters, JobRecord, JobStatus, OptionValue};
 
@@ -21,6 +23,10 @@ pub struct JobView {
     pub filters: Filters,
     pub columns: Vec<String>,
     pub options: BTreeMap<String, OptionValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackView>,
     pub organization_id: String,
     pub created_by: String,
     pub progress: ProgressView,
@@ -78,6 +84,41 @@ impl From<&AttemptError> for AttemptErrorView {
     }
 }
 
+/// The job's completion callback.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackView {
+    pub url: String,
+    /// Once the job is final: `Pending` (being delivered), `Delivered` or
+    /// `GaveUp` (every attempt failed). On a single job's view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The next attempt, while one is scheduled (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    /// Every delivery attempt, oldest first. On a single job's view.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<CallbackAttemptView>,
+}
+
+/// One delivery of a callback.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackAttemptView {
+    /// The status the delivery reported.
+    pub event: String,
+    pub attempt: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// The receiver's answer, if it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<i64>,
+    /// Why the attempt failed; absent when delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgressView {
@@ -97,8 +138,12 @@ pub struct FileView {
     pub content_type: String,
     pub size: i64,
     pub rows: i64,
-    /// Lowercase hex sha256 of the file's bytes.
+    /// Lowercase hex sha256 of the file's bytes (as stored: compressed,
+    /// when the export asked for compression).
     pub sha256: String,
+    /// The size before compression, for a compressed file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uncompressed_size: Option<i64>,
     pub plugin: PluginRef,
 }
 
@@ -136,6 +181,33 @@ impl JobView {
         self
     }
 
+    /// Adds where the callback stands and its every attempt.
+    pub fn with_callback(
+        mut self,
+        state: Option<&callbacks::store::CallbackState>,
+        attempts: &[callbacks::store::Attempt],
+    ) -> Self {
+        if let (Some(view), Some(state)) = (&mut self.callback, state) {
+            view.state = state.callback_state.clone();
+            view.next_attempt_at = state
+                .callback_next_at
+                .filter(|_| state.callback_state.as_deref() == Some("Pending"))
+                .map(format_timestamp);
+            view.attempts = attempts
+                .iter()
+                .map(|a| CallbackAttemptView {
+                    event: a.event.clone(),
+                    attempt: a.attempt,
+                    at: format_timestamp(a.at),
+                    http_status: a.http_status,
+                    error: a.error.clone(),
+                    duration_ms: a.duration_ms,
+                })
+                .collect();
+        }
+        self
+    }
+
     pub fn new(job: &JobRecord, link: Option<(String, i64)>) -> Self {
         let request = job.request().ok();
         let status = job.status();
@@ -156,6 +228,7 @@ impl JobView {
                     size: job.file_size.unwrap_or_default(),
                     rows: job.file_rows.unwrap_or_default(),
                     sha256: sha256.clone(),
+                    uncompressed_size: job.uncompressed_size,
                     plugin: PluginRef {
                         name: job.plugin_name.clone().unwrap_or_default(),
                         version: job.plugin_version.clone().unwrap_or_default(),
@@ -183,6 +256,13 @@ impl JobView {
                 .as_ref()
                 .map(|r| r.columns.clone())
                 .unwrap_or_default(),
+            compression: request.as_ref().and_then(|r| r.compression),
+            callback: job.callback_url.clone().map(|url| CallbackView {
+                url,
+                state: None,
+                next_attempt_at: None,
+                attempts: Vec::new(),
+            }),
             options: request.map(|r| r.options).unwrap_or_default(),
             organization_id: job.organization_id.clone(),
             created_by: job.created_by.clone(),

@@ -2,6 +2,7 @@
 //! `az://`, `gs://`), written by streaming multipart uploads and read back
 //! by streaming (ranged) downloads.
 
+pub mod compress;
 mod links;
 mod upload;
 
@@ -17,6 +18,7 @@ use object_store::path::Path as BlobPath;
 use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, ObjectStoreScheme};
 
+pub use compress::{CompressingSink, Compression};
 pub use links::{LinkError, LinkSigner};
 pub use upload::{UploadSink, Uploaded, start_upload};
 

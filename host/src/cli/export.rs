@@ -14,6 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::data::runtime;
 use super::{human_bytes, parse_option};
+use crate::blob::Compression;
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
@@ -46,6 +47,13 @@ pub struct ExportArgs {
     /// A format option, key=value; repeat.
     #[arg(long = "option", short = 'O', value_parser = parse_option)]
     options: Vec<(String, String)>,
+    /// Compress the file on the server: gzip or zstd (the file you get is
+    /// the compressed one).
+    #[arg(long, value_enum)]
+    compression: Option<Compression>,
+    /// POST the job's JSON here, signed, when it finishes.
+    #[arg(long)]
+    callback_url: Option<String>,
     /// Where to write the file.
     #[arg(long)]
     out: PathBuf,
@@ -78,6 +86,12 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.columns.is_empty() {
         body["columns"] = json!(args.columns);
+    }
+    if let Some(compression) = args.compression {
+        body["compression"] = json!(compression.as_str());
+    }
+    if let Some(url) = &args.callback_url {
+        body["callbackUrl"] = json!(url);
     }
     if !args.options.is_empty() {
         body["options"] = Value::Object(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::time;
+use crate::blob::Compression;
 use crate::source::{DataType, ExportQuery};
 
 /// A job's state. `Pending -> Processing -> Completed -> Expired`, or
@@ -70,6 +71,15 @@ pub struct ExportRequest {
     /// Format options, as the format's `options` list describes them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, OptionValue>,
+    /// Compress the file as it is written: `gzip` or `zstd`. The file's
+    /// name, media type, size and sha256 are then the compressed file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
+    /// POSTed the job's JSON, signed, when the job is Completed, Failed or
+    /// Cancelled (see `GET /api/callback-secret`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "https://hooks.example.com/exports")]
+    pub callback_url: Option<String>,
 }
 
 /// Inclusive days, `YYYY-MM-DD` (UTC).
@@ -221,6 +231,9 @@ pub struct JobRecord {
     pub request_hash: Option<String>,
     /// 1 when the job failed after its last attempt (a dead letter).
     pub dead_lettered: i64,
+    /// What the plugin wrote, when the stored file is compressed.
+    pub uncompressed_size: Option<i64>,
+    pub callback_url: Option<String>,
 }
 
 impl JobRecord {

@@ -9,7 +9,8 @@ use crate::db::{self, Arg, Database, now_micros};
 const COLUMNS: &str = "id, organization_id, created_by, data_type, format, request, status, \
     rows_written, total_rows, bytes_written, attempts, max_attempts, error, created_at, updated_at, \
     started_at, finished_at, expires_at, file_key, file_name, content_type, file_size, file_rows, \
-    sha256, plugin_name, plugin_version, plugin_sha256, idempotency_key, request_hash, dead_lettered";
+    sha256, plugin_name, plugin_version, plugin_sha256, idempotency_key, request_hash, dead_lettered, \
+    uncompressed_size, callback_url";
 
 #[derive(Debug, Clone)]
 pub struct JobRepo {
@@ -28,6 +29,7 @@ pub struct NewJob {
     pub max_attempts: i64,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
+    pub callback_url: Option<String>,
 }
 
 /// What `GET /api/export-jobs` may filter on; visibility comes first.
@@ -77,6 +79,8 @@ pub struct FileRecord {
     pub plugin_version: String,
     pub plugin_sha256: String,
     pub expires_at: i64,
+    /// What the plugin wrote, when `size` is of a compressed file.
+    pub uncompressed_size: Option<i64>,
 }
 
 impl JobRepo {
@@ -108,8 +112,8 @@ impl JobRepo {
         let now = now_micros();
         let sql = format!(
             "INSERT INTO export_jobs (id, organization_id, created_by, data_type, format, request, status, \
-             max_attempts, created_at, updated_at, idempotency_key, request_hash) \
-             VALUES (?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?) \
+             max_attempts, created_at, updated_at, idempotency_key, request_hash, callback_url) \
+             VALUES (?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         );
         let args = vec![
@@ -124,6 +128,7 @@ impl JobRepo {
             now.into(),
             job.idempotency_key.clone().into(),
             job.request_hash.clone().into(),
+            job.callback_url.clone().into(),
         ];
         (sql, args)
     }
@@ -280,8 +285,8 @@ impl JobRepo {
                 "UPDATE export_jobs SET status = 'Completed', finished_at = ?, updated_at = ?, \
                  error = NULL, rows_written = ?, bytes_written = ?, total_rows = ?, file_key = ?, \
                  file_name = ?, content_type = ?, file_size = ?, file_rows = ?, sha256 = ?, \
-                 plugin_name = ?, plugin_version = ?, plugin_sha256 = ?, expires_at = ? \
-                 WHERE id = ? AND status = 'Processing'",
+                 plugin_name = ?, plugin_version = ?, plugin_sha256 = ?, expires_at = ?, \
+                 uncompressed_size = ? WHERE id = ? AND status = 'Processing'",
                 &[
                     now.into(),
                     now.into(),
@@ -298,6 +303,7 @@ impl JobRepo {
                     file.plugin_version.as_str().into(),
                     file.plugin_sha256.as_str().into(),
                     file.expires_at.into(),
+                    file.uncompressed_size.into(),
                     id.into(),
                 ],
             )
@@ -372,7 +378,9 @@ impl JobRepo {
         let sql = format!(
             "UPDATE export_jobs SET status = 'Pending', attempts = 0, dead_lettered = 0, error = NULL, \
              rows_written = 0, bytes_written = 0, total_rows = NULL, started_at = NULL, \
-             finished_at = NULL, updated_at = ? WHERE id = ? AND status = 'Failed' RETURNING {COLUMNS}"
+             finished_at = NULL, updated_at = ?, {} WHERE id = ? AND status = 'Failed' \
+             RETURNING {COLUMNS}",
+            crate::callbacks::store::reset_statement()
         );
         (sql, vec![now_micros().into(), id.into()])
     }

@@ -11,11 +11,12 @@ use super::model::{ExportRequest, JobRecord};
 use super::queue::ExportQueue;
 use super::repo::{FileRecord, JobRepo, Start};
 use crate::batch::{DEFAULT_BATCH_ROWS, time};
-use crate::blob::{BlobStore, start_upload};
+use crate::blob::{BlobStore, CompressingSink, start_upload};
 use crate::db::now_micros;
 use crate::formats::FormatRegistry;
 use crate::metrics::Metrics;
 use crate::pipeline::{ExportError, Progress, run_export};
+use crate::plugins::ChunkSink;
 use crate::plugins::{ExportContext, PluginError};
 use crate::registry::PluginRegistry;
 use crate::source::{ExportQuery, count_rows};
@@ -253,6 +254,10 @@ impl JobRunner {
 
         let info = formatter.info().clone();
         let file_name = file_name(&request, &info.file_extension);
+        let content_type = match request.compression {
+            Some(compression) => compression.media_type().to_owned(),
+            None => info.media_type.clone(),
+        };
         let key = self.blobs.key(&job.organization_id, &job.id, &file_name);
         if job.attempts > 1 {
             // An earlier attempt may have died mid-upload (its worker was
@@ -263,6 +268,13 @@ impl JobRunner {
             }
         }
         let (sink, upload) = start_upload(&self.blobs, key.clone());
+        let (sink, uncompressed): (Box<dyn ChunkSink>, _) = match request.compression {
+            Some(compression) => {
+                let (sink, uncompressed) = CompressingSink::new(compression, sink)?;
+                (Box::new(sink), Some(uncompressed))
+            }
+            None => (Box::new(sink), None),
+        };
         let progress = Arc::new(Progress::default());
         let reporter = self.spawn_progress_reporter(&job.id, progress.clone(), token.clone());
 
@@ -272,7 +284,7 @@ impl JobRunner {
             &formatter,
             options,
             context(job, &request, &query),
-            Box::new(sink),
+            sink,
             self.settings.batch_rows.max(1),
             Some(progress),
         );
@@ -328,7 +340,7 @@ impl JobRunner {
         let file = FileRecord {
             key: uploaded.key.to_string(),
             name: file_name,
-            content_type: info.media_type.clone(),
+            content_type,
             size: uploaded.size as i64,
             rows: stats.rows as i64,
             sha256: uploaded.sha256,
@@ -336,6 +348,8 @@ impl JobRunner {
             plugin_version: info.version.clone(),
             plugin_sha256: formatter.digest().to_owned(),
             expires_at: now_micros() + self.settings.retention.as_micros() as i64,
+            uncompressed_size: uncompressed
+                .map(|bytes| bytes.load(std::sync::atomic::Ordering::Relaxed) as i64),
         };
         if !self.repo.complete(&job.id, &file).await? {
             // Cancelled while the upload completed: the file must not stay.
@@ -411,7 +425,8 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     full.mul_f64(factor)
 }
 
-/// `sessions_2026-01-01_2026-01-31.csv`, `users_all.json`.
+/// `sessions_2026-01-01_2026-01-31.csv`, `users_all.json`,
+/// `users_all.json.gz`.
 fn file_name(request: &ExportRequest, extension: &str) -> String {
     let range = request.date_range.clone().unwrap_or_default();
     let span = match (range.from, range.to) {
@@ -423,7 +438,14 @@ fn file_name(request: &ExportRequest, extension: &str) -> String {
         ),
     };
     let extension = extension.trim_start_matches('.');
-    format!("{}_{span}.{extension}", request.data_type)
+    match request.compression {
+        Some(compression) => format!(
+            "{}_{span}.{extension}.{}",
+            request.data_type,
+            compression.extension()
+        ),
+        None => format!("{}_{span}.{extension}", request.data_type),
+    }
 }
 
 /// What a plugin may print in a report header.
@@ -504,5 +526,7 @@ mod tests {
         );
         request.date_range = None;
         assert_eq!(file_name(&request, ".json"), "sessions_all.json");
+        request.compression = Some(crate::blob::Compression::Zstd);
+        assert_eq!(file_name(&request, "csv"), "sessions_all.csv.zst");
     }
 }
