@@ -128,6 +128,38 @@ impl TestService {
         serde_json::from_str(&text).expect("job JSON")
     }
 
+    /// `GET path` as JSON, whatever the status.
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        self.get(token, path)
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// Creates a job, waits for it to complete and downloads its file: the
+    /// job, the download's headers and its bytes.
+    pub async fn export_and_download(
+        &self,
+        token: &str,
+        body: Value,
+    ) -> (Value, reqwest::header::HeaderMap, Vec<u8>) {
+        let created = self.create(token, body).await;
+        let id = created["id"].as_str().expect("job id");
+        let job = self.wait(token, id).await;
+        assert_eq!(job["status"], "Completed", "{job}");
+        let response = self
+            .get(token, &format!("/api/export-jobs/{id}/download"))
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        (job, headers, response.bytes().await.expect("file").to_vec())
+    }
+
     /// `GET /api/export-jobs/{id}`.
     pub async fn job(&self, token: &str, id: &str) -> Value {
         self.get(token, &format!("/api/export-jobs/{id}"))

@@ -35,33 +35,12 @@ fn tool(program: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
-/// Creates a job, waits for it and downloads its file; returns the job and
-/// the download response's headers and bytes.
-async fn export(
-    service: &TestService,
-    token: &str,
-    body: Value,
-) -> (Value, reqwest::header::HeaderMap, Vec<u8>) {
-    let created = service.create(token, body).await;
-    let id = created["id"].as_str().unwrap();
-    let job = service.wait(token, id).await;
-    assert_eq!(job["status"], "Completed", "{job}");
-    let response = service
-        .get(token, &format!("/api/export-jobs/{id}/download"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let headers = response.headers().clone();
-    (job, headers, response.bytes().await.unwrap().to_vec())
-}
-
 #[tokio::test]
 async fn excel_and_pdf_exports_carry_the_rows_of_the_csv_export() {
     // Enough sessions for several PDF pages.
     let service = TestService::start_with(3_000, |_| {}).await;
     let token = service.token(ADMIN).await;
-    let (_, _, csv) = export(&service, &token, sessions("csv")).await;
+    let (_, _, csv) = service.export_and_download(&token, sessions("csv")).await;
     let csv = python_read("csv", &csv, &[]);
     let csv = csv.as_array().unwrap();
     assert_eq!(csv[0], json!(COLUMNS));
@@ -69,7 +48,7 @@ async fn excel_and_pdf_exports_carry_the_rows_of_the_csv_export() {
     assert!(records.len() > 100, "enough rows for several PDF pages");
 
     // "excel" is the legacy name of the format.
-    let (job, headers, bytes) = export(&service, &token, sessions("excel")).await;
+    let (job, headers, bytes) = service.export_and_download(&token, sessions("excel")).await;
     assert_eq!(job["format"], "xlsx");
     assert_eq!(job["file"]["plugin"]["name"], "xlsx");
     assert_eq!(
@@ -105,7 +84,7 @@ async fn excel_and_pdf_exports_carry_the_rows_of_the_csv_export() {
         assert!((read - started).abs() <= 1_000, "{row} vs {record}");
     }
 
-    let (job, headers, bytes) = export(&service, &token, sessions("pdf")).await;
+    let (job, headers, bytes) = service.export_and_download(&token, sessions("pdf")).await;
     assert_eq!(job["file"]["plugin"]["name"], "pdf");
     assert_eq!(headers["content-type"], "application/pdf");
     let dir = tempfile::tempdir().unwrap();
