@@ -160,10 +160,17 @@ async fn install_activate_roll_back_and_delete_through_the_api() {
     assert_eq!(job["file"]["plugin"]["version"], "1.0.0");
     assert_eq!(job["file"]["plugin"]["sha256"], v1["sha256"]);
 
-    // The same bytes again: nothing new.
+    // The same bytes again: nothing new, except that a component the blob
+    // store lost is put back.
+    let v1_file = service
+        .blobs_dir
+        .join("plugins/stamp")
+        .join(format!("{}.wasm", v1["sha256"].as_str().unwrap()));
+    std::fs::remove_file(&v1_file).unwrap();
     let (status, again) = install(&service, &superadmin, "stamp", "stamp", "").await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["alreadyInstalled"], true);
+    assert_eq!(std::fs::read(&v1_file).unwrap(), component("stamp"));
 
     // A new version, installed without activating, then activated.
     let (status, v2) = install(

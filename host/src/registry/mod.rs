@@ -218,7 +218,10 @@ impl PluginRegistry {
             .into_iter()
             .find(|v| expected_name.is_none_or(|name| v.name == name));
         let (record, already) = match existing {
-            Some(record) => (record, true),
+            Some(record) => {
+                self.restore_missing_component(&record, &bytes).await?;
+                (record, true)
+            }
             None => (
                 self.validate_and_record(bytes, expected_name, installer, &sha256)
                     .await?,
@@ -559,6 +562,31 @@ impl PluginRegistry {
                     .collect::<Vec<_>>()
                     .join(", ")
             ))),
+        }
+    }
+
+    /// Puts back a recorded version's component when the blob store has
+    /// lost it (a wiped or restored store): installing the same bytes again
+    /// heals the version, and built-ins, registered at every start, heal
+    /// themselves instead of leaving their format unavailable.
+    async fn restore_missing_component(
+        &self,
+        record: &VersionRecord,
+        bytes: &Bytes,
+    ) -> Result<(), RegistryError> {
+        let key = self.inner.blobs.parse_key(&record.blob_key)?;
+        let store = self.inner.blobs.object_store();
+        match store.head(&key).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {
+                tracing::warn!(key = %record.blob_key, "a recorded plugin component was missing from the blob store; restoring it");
+                store
+                    .put(&key, bytes.clone().into())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("restoring component {}: {e}", record.blob_key))?;
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!("checking component {}: {e}", record.blob_key).into()),
         }
     }
 
