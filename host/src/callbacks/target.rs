@@ -9,8 +9,12 @@
 //! to a public address at the check and a private one at the connection.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use url::Url;
+
+/// A resolver that does not answer must not hold a create request.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The configured policy.
 #[derive(Debug, Clone, Default)]
@@ -80,8 +84,12 @@ impl TargetPolicy {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addresses: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((bare, port))
+            Err(_) => tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((bare, port)))
                 .await
+                .map_err(|_| TargetError::Unresolved {
+                    host: host.to_owned(),
+                    reason: format!("no answer within {RESOLVE_TIMEOUT:?}"),
+                })?
                 .map_err(|e| TargetError::Unresolved {
                     host: host.to_owned(),
                     reason: e.to_string(),

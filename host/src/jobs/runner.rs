@@ -16,8 +16,7 @@ use crate::db::now_micros;
 use crate::formats::FormatRegistry;
 use crate::metrics::Metrics;
 use crate::pipeline::{ExportError, Progress, run_export};
-use crate::plugins::ChunkSink;
-use crate::plugins::{ExportContext, PluginError};
+use crate::plugins::{ChunkSink, ExportContext, PluginError};
 use crate::registry::PluginRegistry;
 use crate::source::{ExportQuery, count_rows};
 
