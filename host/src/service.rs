@@ -150,8 +150,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         timeout: config.callback_timeout,
         poll_interval: CALLBACK_POLL,
     };
-    let background = vec![
-        tokio::spawn(run_dispatcher(state.clone(), callbacks, shutdown.clone())),
+    let mut background = vec![
         tokio::spawn(run_sync(registry.clone(), shutdown.clone())),
         tokio::spawn(run_inbox(
             registry,
@@ -159,6 +158,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             shutdown.clone(),
         )),
     ];
+    // A callback carries a download link built on `public_url`: a worker
+    // left at its default would point it at itself, and workers serve no
+    // files. So callbacks go out from API processes, or from any process
+    // told where the API is.
+    if config.serve_api || config.public_url.is_some() {
+        background.push(tokio::spawn(run_dispatcher(
+            state.clone(),
+            callbacks,
+            shutdown.clone(),
+        )));
+    }
     let sweeper = tokio::spawn(run_sweeper(
         repo,
         blobs.clone(),
