@@ -213,6 +213,21 @@ impl Receiver {
     }
 }
 
+/// Creates a sessions export in `format` that calls back `url`; its id.
+async fn create_with_callback(
+    service: &TestService,
+    token: &str,
+    format: &str,
+    url: &str,
+) -> String {
+    let mut body = request(format, None);
+    body["callbackUrl"] = json!(url);
+    service.create(token, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Polls the job until its callback is in `state`.
 async fn callback_settles(service: &TestService, token: &str, id: &str, state: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -303,12 +318,7 @@ async fn callbacks_are_signed_retried_and_recorded() {
 
     // A receiver that never takes it: given up after the last attempt.
     receiver.answer("/down", &[503, 503, 503]);
-    let mut body = request("json", None);
-    body["callbackUrl"] = json!(format!("{base}/down"));
-    let id = service.create(&token, body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_with_callback(&service, &token, "json", &format!("{base}/down")).await;
     let job = callback_settles(&service, &token, &id, "GaveUp").await;
     assert_eq!(job["callback"]["attempts"].as_array().unwrap().len(), 3);
     assert_eq!(receiver.received("/down").len(), 3);
@@ -325,12 +335,7 @@ async fn callbacks_are_signed_retried_and_recorded() {
     let new_secret = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(new_secret, secret);
     assert!(rotated["previousValidUntil"].is_string());
-    let mut body = request("csv", None);
-    body["callbackUrl"] = json!(format!("{base}/rotated"));
-    let id = service.create(&token, body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_with_callback(&service, &token, "csv", &format!("{base}/rotated")).await;
     callback_settles(&service, &token, &id, "Delivered").await;
     let delivery = &receiver.received("/rotated")[0];
     assert_eq!(delivery.signature.matches("v1=").count(), 2);
@@ -381,12 +386,7 @@ async fn a_cancelled_job_calls_back_too() {
     let token = service.token(ADMIN).await;
     let receiver = Receiver::default();
     let base = receiver.start().await;
-    let mut body = request("csv", None);
-    body["callbackUrl"] = json!(format!("{base}/cancelled"));
-    let id = service.create(&token, body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_with_callback(&service, &token, "csv", &format!("{base}/cancelled")).await;
     let response = service
         .delete(&token, &format!("/api/export-jobs/{id}"))
         .send()
