@@ -229,10 +229,12 @@ pub async fn get(
     let link = download_link(&state, &job).await?;
     let active = job.status().is_active();
     let errors = state.repo.errors(&job.id).await?;
-    let (callback, attempts) = crate::callbacks::store::state_of(&state.db, &job.id).await?;
-    let mut view = JobView::new(&job, link)
-        .with_errors(&errors)
-        .with_callback(callback.as_ref(), &attempts);
+    let mut view = JobView::new(&job, link).with_errors(&errors);
+    if job.callback_url.is_some() {
+        let callback = crate::callbacks::store::state_of(&state.db, &job.id).await?;
+        let attempts = crate::callbacks::store::attempts_of(&state.db, &job.id).await?;
+        view = view.with_callback(callback.as_ref(), &attempts);
+    }
     if job.status() == JobStatus::Pending {
         view.queue_position = Some(state.repo.pending_ahead(&job.id).await? + 1);
     }

@@ -5,8 +5,6 @@
 //! file's size; nothing is buffered whole.
 
 use std::io::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -75,18 +73,15 @@ impl Encoder {
     }
 }
 
-/// A [`ChunkSink`] that compresses into another.
+/// A [`ChunkSink`] that compresses into another. The bytes before
+/// compression are the plugin run's own count (`RunStats::bytes`).
 pub struct CompressingSink<S> {
     encoder: Option<Encoder>,
     inner: S,
-    /// Bytes the plugin wrote (before compression).
-    uncompressed: Arc<AtomicU64>,
 }
 
 impl<S: ChunkSink> CompressingSink<S> {
-    /// Also returns a counter of the uncompressed bytes, read once the
-    /// export is over.
-    pub fn new(compression: Compression, inner: S) -> anyhow::Result<(Self, Arc<AtomicU64>)> {
+    pub fn new(compression: Compression, inner: S) -> anyhow::Result<Self> {
         let out = Vec::with_capacity(OUT_CHUNK + (64 << 10));
         let encoder = match compression {
             Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
@@ -100,15 +95,10 @@ impl<S: ChunkSink> CompressingSink<S> {
                 Encoder::Zstd(encoder)
             }
         };
-        let uncompressed = Arc::new(AtomicU64::new(0));
-        Ok((
-            Self {
-                encoder: Some(encoder),
-                inner,
-                uncompressed: uncompressed.clone(),
-            },
-            uncompressed,
-        ))
+        Ok(Self {
+            encoder: Some(encoder),
+            inner,
+        })
     }
 
     fn pass_on(&mut self, at_least: usize) -> anyhow::Result<()> {
@@ -124,8 +114,6 @@ impl<S: ChunkSink> CompressingSink<S> {
 
 impl<S: ChunkSink> ChunkSink for CompressingSink<S> {
     fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<()> {
-        self.uncompressed
-            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
         match self
             .encoder
             .as_mut()
@@ -157,7 +145,7 @@ impl<S: ChunkSink> ChunkSink for CompressingSink<S> {
 #[cfg(test)]
 mod tests {
     use std::io::Read as _;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use super::*;
 
@@ -180,23 +168,21 @@ mod tests {
             .collect()
     }
 
-    fn compress(compression: Compression, data: &[u8]) -> (Vec<Vec<u8>>, u64) {
+    fn compress(compression: Compression, data: &[u8]) -> Vec<Vec<u8>> {
         let out = Collect::default();
-        let (mut sink, uncompressed) = CompressingSink::new(compression, out.clone()).unwrap();
+        let mut sink = CompressingSink::new(compression, out.clone()).unwrap();
         for chunk in data.chunks(64 << 10) {
             sink.write(chunk.to_vec()).unwrap();
         }
         sink.flush().unwrap();
-        let chunks = out.0.lock().unwrap().clone();
-        (chunks, uncompressed.load(Ordering::Relaxed))
+        out.0.lock().unwrap().clone()
     }
 
     #[test]
     fn gzip_and_zstd_round_trip_in_bounded_chunks() {
         let data = input();
         for compression in [Compression::Gzip, Compression::Zstd] {
-            let (chunks, uncompressed) = compress(compression, &data);
-            assert_eq!(uncompressed, data.len() as u64);
+            let chunks = compress(compression, &data);
             assert!(
                 chunks.iter().all(|c| c.len() < OUT_CHUNK + (128 << 10)),
                 "{compression:?}: no chunk holds much more than OUT_CHUNK"
@@ -222,7 +208,7 @@ mod tests {
     fn an_unfinished_stream_does_not_decode_as_whole() {
         let data = input();
         let out = Collect::default();
-        let (mut sink, _) = CompressingSink::new(Compression::Gzip, out.clone()).unwrap();
+        let mut sink = CompressingSink::new(Compression::Gzip, out.clone()).unwrap();
         for chunk in data.chunks(64 << 10) {
             sink.write(chunk.to_vec()).unwrap();
         }

@@ -75,7 +75,7 @@ async fn deliver(state: &AppState, settings: &CallbackSettings, id: &str) -> sql
     };
     let (Some(url), Some(callback)) = (
         job.callback_url.clone(),
-        store::state_of(&state.db, id).await?.0,
+        store::state_of(&state.db, id).await?,
     ) else {
         return Ok(());
     };

@@ -118,26 +118,26 @@ pub enum Next {
     GaveUp,
 }
 
-/// The job's callback and its attempts, oldest first.
-pub async fn state_of(
-    db: &Database,
-    id: &str,
-) -> sqlx::Result<(Option<CallbackState>, Vec<Attempt>)> {
-    let state: Option<CallbackState> = db::fetch_optional(
+/// Where the job's callback stands.
+pub async fn state_of(db: &Database, id: &str) -> sqlx::Result<Option<CallbackState>> {
+    db::fetch_optional(
         db,
         "SELECT callback_url, callback_event, callback_state, callback_attempts, callback_next_at \
          FROM export_jobs WHERE id = ?",
         &[id.into()],
     )
-    .await?;
-    let attempts = db::fetch_all(
+    .await
+}
+
+/// The job's delivery attempts, oldest first.
+pub async fn attempts_of(db: &Database, id: &str) -> sqlx::Result<Vec<Attempt>> {
+    db::fetch_all(
         db,
         "SELECT event, attempt, at, http_status, error, duration_ms FROM callback_attempts \
          WHERE job_id = ? ORDER BY at, attempt",
         &[id.into()],
     )
-    .await?;
-    Ok((state, attempts))
+    .await
 }
 
 /// A re-driven job starts its callback afresh.
@@ -171,6 +171,10 @@ impl OrganizationSecret {
 }
 
 pub async fn secret(db: &Database, organization_id: &str) -> sqlx::Result<OrganizationSecret> {
+    if let Some(secret) = read_secret(db, organization_id).await? {
+        return Ok(secret);
+    }
+    // First use: create it; of two concurrent first uses, the first insert wins.
     db::execute(
         db,
         "INSERT INTO callback_secrets (organization_id, secret, rotated_at) VALUES (?, ?, ?) \
@@ -182,19 +186,27 @@ pub async fn secret(db: &Database, organization_id: &str) -> sqlx::Result<Organi
         ],
     )
     .await?;
-    let row: Secrets = db::fetch_optional(
+    read_secret(db, organization_id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+async fn read_secret(
+    db: &Database,
+    organization_id: &str,
+) -> sqlx::Result<Option<OrganizationSecret>> {
+    let row: Option<Secrets> = db::fetch_optional(
         db,
         "SELECT secret, rotated_at, previous_secret, previous_valid_until FROM callback_secrets \
          WHERE organization_id = ?",
         &[organization_id.into()],
     )
-    .await?
-    .ok_or(sqlx::Error::RowNotFound)?;
-    Ok(OrganizationSecret {
+    .await?;
+    Ok(row.map(|row| OrganizationSecret {
         secret: row.secret,
         rotated_at: row.rotated_at,
         previous: row.previous_secret.zip(row.previous_valid_until),
-    })
+    }))
 }
 
 /// A new secret; the old one keeps signing for `grace_micros`.

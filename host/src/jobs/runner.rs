@@ -267,12 +267,9 @@ impl JobRunner {
             }
         }
         let (sink, upload) = start_upload(&self.blobs, key.clone());
-        let (sink, uncompressed): (Box<dyn ChunkSink>, _) = match request.compression {
-            Some(compression) => {
-                let (sink, uncompressed) = CompressingSink::new(compression, sink)?;
-                (Box::new(sink), Some(uncompressed))
-            }
-            None => (Box::new(sink), None),
+        let sink: Box<dyn ChunkSink> = match request.compression {
+            Some(compression) => Box::new(CompressingSink::new(compression, sink)?),
+            None => Box::new(sink),
         };
         let progress = Arc::new(Progress::default());
         let reporter = self.spawn_progress_reporter(&job.id, progress.clone(), token.clone());
@@ -347,8 +344,8 @@ impl JobRunner {
             plugin_version: info.version.clone(),
             plugin_sha256: formatter.digest().to_owned(),
             expires_at: now_micros() + self.settings.retention.as_micros() as i64,
-            uncompressed_size: uncompressed
-                .map(|bytes| bytes.load(std::sync::atomic::Ordering::Relaxed) as i64),
+            // What the plugin wrote, before the sink compressed it.
+            uncompressed_size: request.compression.map(|_| stats.run.bytes as i64),
         };
         if !self.repo.complete(&job.id, &file).await? {
             // Cancelled while the upload completed: the file must not stay.

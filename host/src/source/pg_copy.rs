@@ -18,7 +18,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 use tokio::sync::mpsc;
 
-use super::query::{ExportQuery, Param, SourceError, build_copy_select};
+use super::query::{ExportQuery, Param, QueryError, SourceError, build_copy_select};
 use crate::batch::{BatchBuilder, ColumnBuilder};
 use crate::plugins::{Batch, ColumnType};
 
@@ -45,10 +45,7 @@ pub fn select_with_literals(query: &ExportQuery) -> Result<String, SourceError> 
         .params
         .iter()
         .map(|param| match param {
-            Param::Text(text) => literal(text).map_err(|reason| SourceError::Database {
-                data_type: query.data_type.as_str(),
-                source: anyhow::anyhow!(reason),
-            }),
+            Param::Text(text) => literal(text).map_err(SourceError::from),
             // A whole number of seconds from an i32 day: nothing to escape.
             Param::DayStart(day) => Ok(format!("to_timestamp({})", i64::from(*day) * 86_400)),
         })
@@ -82,10 +79,11 @@ fn substitute(text: &str, values: &[String]) -> String {
 /// quote and a backslash are special, and both are doubled, so the literal
 /// reads back as exactly `value` whatever `standard_conforming_strings`
 /// says. UTF-8 never uses those two bytes inside a multi-byte character.
-fn literal(value: &str) -> Result<String, &'static str> {
+fn literal(value: &str) -> Result<String, QueryError> {
     if value.contains('\0') {
-        // PostgreSQL text cannot hold NUL; as a bind parameter it fails too.
-        return Err("a filter value contains a NUL character");
+        // The client's mistake, not a database failure to retry: as a bind
+        // parameter it would fail too.
+        return Err(QueryError::NulInFilter);
     }
     let mut out = String::with_capacity(value.len() + 3);
     out.push_str("E'");
@@ -536,7 +534,7 @@ mod tests {
         assert_eq!(literal(r"x' OR '1'='1").unwrap(), r"E'x'' OR ''1''=''1'");
         assert_eq!(literal(r"a\'b").unwrap(), r"E'a\\''b'");
         assert_eq!(literal("Zoë 🦀").unwrap(), "E'Zoë 🦀'");
-        assert!(literal("a\0b").is_err());
+        assert_eq!(literal("a\0b").unwrap_err(), QueryError::NulInFilter);
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub enum QueryError {
     EmptyRange,
     #[error("{0} cannot be filtered by user")]
     NoUserFilter(&'static str),
+    #[error("a filter value contains a NUL character, which PostgreSQL text cannot hold")]
+    NulInFilter,
 }
 
 impl ExportQuery {
