@@ -191,7 +191,6 @@ impl JobRepo {
     /// mid-run) becomes Processing with one more attempt and fresh progress,
     /// if its organization runs fewer than `organization_cap` exports.
     pub async fn start(&self, id: &str, organization_cap: usize) -> sqlx::Result<Start> {
-        let now = now_micros();
         let sql = format!(
             "UPDATE export_jobs SET status = 'Processing', attempts = attempts + 1, started_at = ?, \
              updated_at = ?, rows_written = 0, bytes_written = 0, total_rows = NULL \
@@ -201,16 +200,21 @@ impl JobRepo {
                   AND running.status = 'Processing' AND running.id <> export_jobs.id) < ? \
              RETURNING {COLUMNS}"
         );
-        let args = [
-            Arg::from(now),
-            now.into(),
-            id.into(),
-            (organization_cap as i64).into(),
-        ];
+        // `started_at` is read when the claim is made, not before waiting
+        // for a connection or the organization's lock: a time taken earlier
+        // could predate the finish of the run this one waited for.
+        let args = |now: i64| {
+            [
+                Arg::from(now),
+                now.into(),
+                id.into(),
+                (organization_cap as i64).into(),
+            ]
+        };
         let started = match &self.db {
             // SQLite runs one writer at a time: the count and the claim are
             // one step.
-            Database::Sqlite(_) => self.fetch_optional(&sql, &args).await?,
+            Database::Sqlite(_) => self.fetch_optional(&sql, &args(now_micros())).await?,
             // Two workers claiming for one organization at once would both
             // see room; the organization's advisory lock orders them.
             Database::Postgres(pool) => {
@@ -224,7 +228,7 @@ impl JobRepo {
                 let sql = db::postgres_placeholders(&sql);
                 let started = crate::bind_args!(
                     sqlx::query_as::<_, JobRecord>(sqlx::AssertSqlSafe(sql)),
-                    &args
+                    &args(now_micros())
                 )
                 .fetch_optional(&mut *tx)
                 .await?;
