@@ -5,6 +5,7 @@
 //! one buffer plus offsets per column (Arrow style), so lowering a batch into
 //! the guest is a few `memcpy`s rather than one allocation per string.
 
+pub mod slice;
 pub mod time;
 mod value;
 

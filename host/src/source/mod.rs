@@ -9,4 +9,7 @@ pub mod pg_copy;
 pub mod query;
 
 pub use catalog::{DataType, Dataset, DatasetColumn};
-pub use query::{ExportQuery, QueryError, SourceError, count_rows, send_batches};
+pub use query::{
+    ExportQuery, KEY_COLUMNS, QueryError, RowKey, SourceError, count_rows, send_batches,
+    send_keyed_batches,
+};

@@ -18,7 +18,10 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 use tokio::sync::mpsc;
 
-use super::query::{ExportQuery, Param, QueryError, SourceError, build_copy_select};
+use super::query::{
+    ExportQuery, Keyed, Param, QueryError, SourceError, build_copy_select, read_schema,
+};
+use crate::batch::time::format_timestamp;
 use crate::batch::{BatchBuilder, ColumnBuilder};
 use crate::plugins::{Batch, ColumnType};
 
@@ -33,14 +36,22 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// The `COPY` statement for `query`, with its parameters as literals.
 pub fn copy_statement(query: &ExportQuery) -> Result<String, SourceError> {
-    let select = select_with_literals(query)?;
+    keyed_copy_statement(query, None)
+}
+
+fn keyed_copy_statement(query: &ExportQuery, keyed: Option<Keyed>) -> Result<String, SourceError> {
+    let select = select_with(query, keyed)?;
     Ok(format!("COPY ({select}) TO STDOUT (FORMAT binary)"))
 }
 
 /// The export's `SELECT` with every parameter written in as a literal:
 /// what `COPY` runs, and what `exporter dataset sql` prints.
 pub fn select_with_literals(query: &ExportQuery) -> Result<String, SourceError> {
-    let sql = build_copy_select(query)?;
+    select_with(query, None)
+}
+
+fn select_with(query: &ExportQuery, keyed: Option<Keyed>) -> Result<String, SourceError> {
+    let sql = build_copy_select(query, keyed)?;
     let values = sql
         .params
         .iter()
@@ -48,6 +59,8 @@ pub fn select_with_literals(query: &ExportQuery) -> Result<String, SourceError> 
             Param::Text(text) => literal(text).map_err(SourceError::from),
             // A whole number of seconds from an i32 day: nothing to escape.
             Param::DayStart(day) => Ok(format!("to_timestamp({})", i64::from(*day) * 86_400)),
+            // RFC 3339 with every microsecond: digits, `-`, `:`, `.`, `T`, `Z`.
+            Param::Instant(micros) => Ok(format!("'{}'::timestamptz", format_timestamp(*micros))),
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(substitute(&sql.text, &values))
@@ -99,14 +112,15 @@ fn literal(value: &str) -> Result<String, QueryError> {
 }
 
 /// Runs `query` as a binary `COPY` and sends its rows as batches.
-pub async fn send_batches(
+pub(super) async fn send_batches(
     pool: &PgPool,
     query: &ExportQuery,
+    keyed: Option<Keyed<'_>>,
     batch_rows: usize,
     tx: mpsc::Sender<Batch>,
 ) -> Result<u64, SourceError> {
-    let schema = query.schema()?;
-    let statement = copy_statement(query)?;
+    let schema = read_schema(query, keyed)?;
+    let statement = keyed_copy_statement(query, keyed)?;
     let data_type = query.data_type.as_str();
     let failed = |source: anyhow::Error| SourceError::Database { data_type, source };
 
@@ -563,6 +577,25 @@ mod tests {
              WHERE s.organization_id = E'o''1' AND s.user_id = E'u' \
              AND s.started_at >= to_timestamp(86400) AND s.started_at < to_timestamp(172800) \
              ORDER BY s.started_at, s.id) TO STDOUT (FORMAT binary)"
+        );
+        // A resumed export starts after a part's last key, written in as
+        // an exact instant and an escaped id.
+        let key = crate::source::RowKey {
+            range: 86_400_000_001,
+            id: "s'9".into(),
+        };
+        let keyed = keyed_copy_statement(&query, Some(Keyed { after: Some(&key) })).unwrap();
+        assert!(
+            keyed.contains(
+                "AND s.started_at >= '1970-01-02T00:00:00.000001Z'::timestamptz \
+                 AND (s.started_at, s.id) > ('1970-01-02T00:00:00.000001Z'::timestamptz, E's''9') \
+                 ORDER BY"
+            ),
+            "{keyed}"
+        );
+        assert!(
+            keyed
+                .contains("(s.pages_viewed)::int8, (s.started_at)::timestamptz, (s.id)::text FROM")
         );
     }
 }

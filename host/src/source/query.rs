@@ -101,21 +101,22 @@ impl ExportQuery {
     }
 }
 
-/// Binds a [`Sql`]'s parameters: a day boundary is microseconds on SQLite
-/// and a `timestamptz` on PostgreSQL.
+/// Binds a [`Sql`]'s parameters: a day boundary or a timestamp is
+/// microseconds on SQLite and a `timestamptz` on PostgreSQL.
 macro_rules! bind_params {
     ($query:expr, $sql:expr, sqlite) => {
-        bind_params!(@each $query, $sql, |day: i32| i64::from(day) * 86_400_000_000)
+        bind_params!(@each $query, $sql, |day: i32| i64::from(day) * 86_400_000_000, |micros: i64| micros)
     };
     ($query:expr, $sql:expr, postgres) => {
-        bind_params!(@each $query, $sql, day_start)
+        bind_params!(@each $query, $sql, day_start, instant)
     };
-    (@each $query:expr, $sql:expr, $day:expr) => {{
+    (@each $query:expr, $sql:expr, $day:expr, $instant:expr) => {{
         let mut query = $query;
         for param in &$sql.params {
             query = match param {
                 Param::Text(text) => query.bind(text.as_str()),
                 Param::DayStart(day) => query.bind($day(*day)),
+                Param::Instant(micros) => query.bind($instant(*micros)),
             };
         }
         query
@@ -132,21 +133,66 @@ pub(super) enum Param {
     Text(String),
     /// A day boundary: the first instant of that day (UTC).
     DayStart(i32),
+    /// An instant, in microseconds since the epoch.
+    Instant(i64),
 }
 
+/// A row's place in an export's order (`ORDER BY range, id`): the last row
+/// of a published part, after which a resumed export continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowKey {
+    /// The dataset's range column, in microseconds since the epoch.
+    pub range: i64,
+    pub id: String,
+}
+
+/// Rows read with their keys: each batch carries [`KEY_COLUMNS`] trailing
+/// columns (the range as a timestamp, the id as text) after the export's
+/// own, and reading starts after `after`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keyed<'a> {
+    pub after: Option<&'a RowKey>,
+}
+
+/// The columns [`Keyed`] reads append to every batch.
+pub const KEY_COLUMNS: usize = 2;
+
+/// The columns a read decodes: the export's, then its keys when keyed.
+pub(super) fn read_schema(
+    query: &ExportQuery,
+    keyed: Option<Keyed>,
+) -> Result<Vec<Column>, QueryError> {
+    let mut schema = query.schema()?;
+    if keyed.is_some() {
+        schema.push(Column {
+            name: "__key_range".to_owned(),
+            kind: ColumnType::Timestamp,
+        });
+        schema.push(Column {
+            name: "__key_id".to_owned(),
+            kind: ColumnType::Text,
+        });
+    }
+    Ok(schema)
+}
+
+#[cfg(test)]
 fn build_sql(query: &ExportQuery, postgres: bool) -> Result<Sql, QueryError> {
-    build(query, postgres, Shape::Rows)
+    build(query, postgres, Shape::Rows, None)
 }
 
 /// `SELECT COUNT(*)` over the same rows.
 fn build_count_sql(query: &ExportQuery, postgres: bool) -> Result<Sql, QueryError> {
-    build(query, postgres, Shape::Count)
+    build(query, postgres, Shape::Count, None)
 }
 
 /// The PostgreSQL select for a binary `COPY`: the same rows, each column
 /// cast to the type [`pg_copy`](super::pg_copy) decodes for its kind.
-pub(super) fn build_copy_select(query: &ExportQuery) -> Result<Sql, QueryError> {
-    build(query, true, Shape::CastRows)
+pub(super) fn build_copy_select(
+    query: &ExportQuery,
+    keyed: Option<Keyed>,
+) -> Result<Sql, QueryError> {
+    build(query, true, Shape::CastRows, keyed)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -168,7 +214,12 @@ fn copy_cast(kind: ColumnType) -> &'static str {
     }
 }
 
-fn build(query: &ExportQuery, postgres: bool, shape: Shape) -> Result<Sql, QueryError> {
+fn build(
+    query: &ExportQuery,
+    postgres: bool,
+    shape: Shape,
+    keyed: Option<Keyed>,
+) -> Result<Sql, QueryError> {
     let dataset = query.dataset();
     let columns = query.selected()?;
     let mut params = Vec::new();
@@ -180,7 +231,7 @@ fn build(query: &ExportQuery, postgres: bool, shape: Shape) -> Result<Sql, Query
             "?".to_owned()
         }
     };
-    let select: Vec<String> = columns
+    let mut select: Vec<String> = columns
         .iter()
         .map(|c| match (postgres, shape) {
             (true, Shape::CastRows) => format!("({})::{}", c.postgres, copy_cast(c.kind)),
@@ -197,6 +248,15 @@ fn build(query: &ExportQuery, postgres: bool, shape: Shape) -> Result<Sql, Query
         (true, Some(range)) => range,
         _ => dataset.range,
     };
+    if keyed.is_some() {
+        if shape == Shape::CastRows {
+            select.push(format!("({range})::timestamptz"));
+            select.push(format!("({})::text", dataset.id));
+        } else {
+            select.push(range.to_owned());
+            select.push(dataset.id.to_owned());
+        }
+    }
     if let (Some(user), Some(column)) = (&query.user_id, dataset.user) {
         let p = placeholder(Param::Text(user.clone()), &mut params);
         conditions.push(format!("{column} = {p}"));
@@ -209,6 +269,17 @@ fn build(query: &ExportQuery, postgres: bool, shape: Shape) -> Result<Sql, Query
         // Inclusive last day: everything before the next day starts.
         let p = placeholder(Param::DayStart(to + 1), &mut params);
         conditions.push(format!("{range} < {p}"));
+    }
+    if let Some(after) = keyed.and_then(|k| k.after) {
+        // The row value is the exact condition; the plain bound lets the
+        // (organization, range, id) index start at the key.
+        let p = placeholder(Param::Instant(after.range), &mut params);
+        let range_again = placeholder(Param::Instant(after.range), &mut params);
+        let id = placeholder(Param::Text(after.id.clone()), &mut params);
+        conditions.push(format!(
+            "{range} >= {p} AND ({range}, {}) > ({range_again}, {id})",
+            dataset.id
+        ));
     }
     let select = if shape == Shape::Count {
         "COUNT(*)".to_owned()
@@ -257,20 +328,45 @@ pub async fn send_batches(
     batch_rows: usize,
     tx: mpsc::Sender<Batch>,
 ) -> Result<u64, SourceError> {
+    read(db, query, None, batch_rows, tx).await
+}
+
+/// [`send_batches`] for an export written in parts: every batch ends with
+/// the rows' keys ([`Keyed`]), and the rows start after `after`.
+pub async fn send_keyed_batches(
+    db: &Database,
+    query: &ExportQuery,
+    after: Option<&RowKey>,
+    batch_rows: usize,
+    tx: mpsc::Sender<Batch>,
+) -> Result<u64, SourceError> {
+    read(db, query, Some(Keyed { after }), batch_rows, tx).await
+}
+
+async fn read(
+    db: &Database,
+    query: &ExportQuery,
+    keyed: Option<Keyed<'_>>,
+    batch_rows: usize,
+    tx: mpsc::Sender<Batch>,
+) -> Result<u64, SourceError> {
     match db {
-        Database::Sqlite(pool) => send_sqlite_batches(pool, query, batch_rows, tx).await,
+        Database::Sqlite(pool) => send_sqlite_batches(pool, query, keyed, batch_rows, tx).await,
         // Binary COPY: several times faster than fetching row by row.
-        Database::Postgres(pool) => super::pg_copy::send_batches(pool, query, batch_rows, tx).await,
+        Database::Postgres(pool) => {
+            super::pg_copy::send_batches(pool, query, keyed, batch_rows, tx).await
+        }
     }
 }
 
 async fn send_sqlite_batches(
     pool: &sqlx::SqlitePool,
     query: &ExportQuery,
+    keyed: Option<Keyed<'_>>,
     batch_rows: usize,
     tx: mpsc::Sender<Batch>,
 ) -> Result<u64, SourceError> {
-    let schema = query.schema()?;
+    let schema = read_schema(query, keyed)?;
     let kinds: Vec<ColumnType> = schema.iter().map(|c| c.kind).collect();
     let mut builder = BatchBuilder::new(&schema, batch_rows);
     let mut rows = 0u64;
@@ -279,7 +375,7 @@ async fn send_sqlite_batches(
         data_type,
         source: source.into(),
     };
-    let sql = build_sql(query, false)?;
+    let sql = build(query, false, Shape::Rows, keyed)?;
     let q = bind_params!(sqlx::query(audited(&sql)), sql, sqlite);
     let mut stream = q.fetch(pool);
     while let Some(row) = stream.try_next().await.map_err(failed)? {
@@ -331,6 +427,10 @@ fn audited(sql: &Sql) -> sqlx::AssertSqlSafe<String> {
 
 fn day_start(day: i32) -> time::OffsetDateTime {
     time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(i64::from(day))
+}
+
+fn instant(micros: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(micros)
 }
 
 fn decode_sqlite(
@@ -389,6 +489,46 @@ mod tests {
         assert!(count.text.starts_with("SELECT COUNT(*) FROM sessions s"));
         assert!(!count.text.contains("ORDER BY"));
         assert_eq!(count.params.len(), 3);
+    }
+
+    #[test]
+    fn keyed_reads_carry_their_keys_and_start_after_one() {
+        let key = RowKey {
+            range: 1_767_225_600_000_001,
+            id: "s'1".into(),
+        };
+        let keyed = Some(Keyed { after: Some(&key) });
+        let sql = build(&query(), false, Shape::Rows, keyed).unwrap();
+        assert_eq!(
+            sql.text,
+            "SELECT s.id, s.started_at, s.started_at, s.id FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.organization_id = ? AND s.started_at >= ? AND s.started_at < ? \
+             AND s.started_at >= ? AND (s.started_at, s.id) > (?, ?) ORDER BY s.started_at, s.id"
+        );
+        assert_eq!(sql.params.len(), 6);
+        assert!(matches!(
+            sql.params[4],
+            Param::Instant(1_767_225_600_000_001)
+        ));
+        let copy = build(&query(), true, Shape::CastRows, keyed).unwrap();
+        assert!(
+            copy.text
+                .contains("(s.started_at)::timestamptz, (s.id)::text FROM"),
+            "{}",
+            copy.text
+        );
+        assert!(
+            copy.text
+                .contains("AND s.started_at >= $4 AND (s.started_at, s.id) > ($5, $6)")
+        );
+        let schema = read_schema(&query(), keyed).unwrap();
+        assert_eq!(schema.len(), 2 + KEY_COLUMNS);
+        assert_eq!(schema[2].kind, ColumnType::Timestamp);
+        assert_eq!(schema[3].kind, ColumnType::Text);
+        // Unkeyed reads are unchanged.
+        assert_eq!(read_schema(&query(), None).unwrap().len(), 2);
+        let first = build(&query(), false, Shape::Rows, Some(Keyed::default())).unwrap();
+        assert_eq!(first.params.len(), 3, "no key to start after");
     }
 
     #[test]
