@@ -11,6 +11,8 @@
 //! - [`source`]: the datasets, their tenant-scoped streaming queries, and
 //!   the demo data.
 //! - [`pipeline`]: one export end to end (query -> plugin -> sink).
+//! - [`parts`]: exports written as several files plus a manifest, and
+//!   where a retried one continues.
 //! - [`config`]: layered service configuration.
 //! - [`auth`]: bearer tokens and roles.
 //! - [`blob`]: the blob store (object_store), uploads and signed links.
@@ -36,6 +38,7 @@ pub mod db;
 pub mod formats;
 pub mod jobs;
 pub mod metrics;
+pub mod parts;
 pub mod pipeline;
 pub mod plugins;
 pub mod registry;

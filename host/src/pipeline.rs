@@ -27,6 +27,11 @@ pub enum ExportError {
     Plugin(#[from] PluginError),
     #[error("the export task failed: {0}")]
     Internal(String),
+    /// A finished part could not be stored or recorded.
+    #[error("publishing a part failed: {0:#}")]
+    Publish(anyhow::Error),
+    #[error("the export needs more than {0} parts; raise partMaxRows or partMaxBytes")]
+    TooManyParts(u32),
 }
 
 impl ExportError {
@@ -38,6 +43,8 @@ impl ExportError {
             ExportError::Source(_) => true,
             ExportError::Plugin(error) => error.is_transient(),
             ExportError::Internal(_) => true,
+            ExportError::Publish(_) => true,
+            ExportError::TooManyParts(_) => false,
         }
     }
 }
@@ -66,7 +73,7 @@ impl Progress {
         )
     }
 
-    fn set(&self, (rows, bytes): (u64, u64)) {
+    pub(crate) fn set(&self, (rows, bytes): (u64, u64)) {
         self.rows.store(rows, Ordering::Relaxed);
         self.bytes.store(bytes, Ordering::Relaxed);
     }

@@ -20,7 +20,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, Objec
 
 pub use compress::{CompressingSink, Compression};
 pub use links::{LinkError, LinkSigner};
-pub use upload::{UploadSink, Uploaded, start_upload};
+pub use upload::{UploadHandle, UploadSink, Uploaded, start_upload};
 
 const LOCAL_PART_BYTES: usize = 1 << 20;
 const CLOUD_PART_BYTES: usize = 5 << 20;
@@ -165,6 +165,11 @@ impl BlobStore {
             ..Default::default()
         };
         Ok(self.store.get_opts(key, options).await?.into_stream())
+    }
+
+    /// A small file whole (a manifest).
+    pub async fn read_all(&self, key: &BlobPath) -> object_store::Result<Bytes> {
+        self.store.get(key).await?.bytes().await
     }
 
     /// Deletes a file; a file already gone is not an error.

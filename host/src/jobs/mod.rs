@@ -1,9 +1,10 @@
 //! The export job lifecycle: the request and record (`model`), their
 //! storage (`repo`), the queue that carries them to workers (`queue`), the
-//! worker that runs one (`runner`, `worker`), and the retention sweeper
-//! (`sweeper`).
+//! worker that runs one (`runner`, `worker`; `parted` for an export in
+//! parts), and the retention sweeper (`sweeper`).
 
 pub mod model;
+mod parted;
 pub mod queue;
 pub mod repo;
 pub mod runner;

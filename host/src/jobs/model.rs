@@ -80,6 +80,16 @@ pub struct ExportRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "https://hooks.example.com/exports")]
     pub callback_url: Option<String>,
+    /// Write the export as several files of at most this many rows each,
+    /// plus `manifest.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 1000000)]
+    pub part_max_rows: Option<u64>,
+    /// Write the export as several files, each closed at the first row
+    /// after its format has written this many bytes (before compression;
+    /// at least 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_max_bytes: Option<u64>,
 }
 
 /// Inclusive days, `YYYY-MM-DD` (UTC).
@@ -175,6 +185,11 @@ impl ExportRequest {
             to: parse_day("to", range.to.as_deref())?,
             columns: self.columns.clone(),
         })
+    }
+
+    /// Whether the export is written in parts.
+    pub fn is_parted(&self) -> bool {
+        self.part_max_rows.is_some() || self.part_max_bytes.is_some()
     }
 
     /// The format options as the plugin takes them.

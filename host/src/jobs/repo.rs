@@ -81,6 +81,9 @@ pub struct FileRecord {
     pub expires_at: i64,
     /// What the plugin wrote, when `size` is of a compressed file.
     pub uncompressed_size: Option<i64>,
+    /// What the export stored: the file's size, or for an export in parts
+    /// the parts' (whose file is the manifest).
+    pub bytes_written: i64,
 }
 
 impl JobRepo {
@@ -295,7 +298,7 @@ impl JobRepo {
                     now.into(),
                     now.into(),
                     file.rows.into(),
-                    file.size.into(),
+                    file.bytes_written.into(),
                     file.rows.into(),
                     file.key.as_str().into(),
                     file.name.as_str().into(),

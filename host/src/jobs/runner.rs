@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::model::{ExportRequest, JobRecord};
+use super::parted::PartedExport;
 use super::queue::ExportQueue;
 use super::repo::{FileRecord, JobRepo, Start};
 use crate::batch::{DEFAULT_BATCH_ROWS, time};
@@ -246,13 +247,27 @@ impl JobRunner {
             return Ok(RunOutcome::Failed(e.to_string()));
         }
 
-        match count_rows(self.repo.database(), &query).await {
-            Ok(total) => self.repo.set_total_rows(&job.id, total as i64).await?,
+        let total_rows = match count_rows(self.repo.database(), &query).await {
+            Ok(total) => total,
             Err(e) => return Ok(self.transient(job, e.to_string())),
-        }
+        };
+        self.repo.set_total_rows(&job.id, total_rows as i64).await?;
 
         let info = formatter.info().clone();
         let file_name = file_name(&request, &info.file_extension);
+        if request.is_parted() {
+            let export = PartedExport {
+                job,
+                request: &request,
+                query: &query,
+                formatter,
+                options,
+                context: context(job, &request, &query),
+                file_name,
+                total_rows,
+            };
+            return self.export_in_parts(export, token).await;
+        }
         let content_type = match request.compression {
             Some(compression) => compression.media_type().to_owned(),
             None => info.media_type.clone(),
@@ -346,6 +361,7 @@ impl JobRunner {
             expires_at: now_micros() + self.settings.retention.as_micros() as i64,
             // What the plugin wrote, before the sink compressed it.
             uncompressed_size: request.compression.map(|_| stats.run.bytes as i64),
+            bytes_written: uploaded.size as i64,
         };
         if !self.repo.complete(&job.id, &file).await? {
             // Cancelled while the upload completed: the file must not stay.
@@ -360,7 +376,7 @@ impl JobRunner {
 
     /// A transient failure: retried while attempts remain, a dead letter
     /// after the last.
-    fn transient(&self, job: &JobRecord, error: String) -> RunOutcome {
+    pub(super) fn transient(&self, job: &JobRecord, error: String) -> RunOutcome {
         if job.attempts >= job.max_attempts {
             return RunOutcome::DeadLettered(format!(
                 "{error} (gave up after {} attempts)",
@@ -379,7 +395,7 @@ impl JobRunner {
 
     /// Writes progress every [`PROGRESS_EVERY`]; cancels the run when the
     /// job stopped being Processing (a cancel from another process).
-    fn spawn_progress_reporter(
+    pub(super) fn spawn_progress_reporter(
         &self,
         id: &str,
         progress: Arc<Progress>,

@@ -22,6 +22,7 @@ pub async fn sweep(repo: &JobRepo, blobs: &BlobStore) -> anyhow::Result<usize> {
             if let Some(key) = &job.file_key {
                 blobs.delete(&blobs.parse_key(key)?).await?;
             }
+            crate::parts::discard(repo.database(), blobs, &job.id).await?;
             if repo.expire(&job.id).await? {
                 expired += 1;
             }

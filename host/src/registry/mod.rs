@@ -590,6 +590,23 @@ impl PluginRegistry {
         }
     }
 
+    /// The formatter of `name`'s version with component `sha256`, while it
+    /// is installed: a resumed export runs the plugin that wrote its first
+    /// parts, whatever is active now.
+    pub async fn formatter_by_digest(
+        &self,
+        name: &str,
+        sha256: &str,
+    ) -> Result<Option<Formatter>, RegistryError> {
+        if let Some(formatter) = self.loaded(sha256) {
+            return Ok(Some(formatter));
+        }
+        match self.inner.store.version(name, sha256).await? {
+            Some(record) if record.status != "Refused" => self.load(&record).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// The formatter of a version, loading its component from the blob
     /// store (and compiling it, or loading the cached artifact) if needed.
     async fn load(&self, record: &VersionRecord) -> Result<Formatter, RegistryError> {
