@@ -281,6 +281,151 @@ async fn workers_killed_mid_export_lose_nothing() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_workers_export_in_parts_resumes_after_its_last_part() {
+    let mut cluster = Cluster::new(60_000).await;
+    let (url, _) = cluster.start("api");
+    let client = Client {
+        http: reqwest::Client::new(),
+        url,
+        token: cluster.token("admin@acme.test"),
+    };
+    // Small parts, so the export takes long enough to be killed midway.
+    let id = client
+        .create(json!({"dataType": "sessions", "format": "csv", "partMaxRows": 100}))
+        .await;
+    let (_, doomed) = cluster.start("worker");
+    let count = format!("SELECT COUNT(*) FROM export_parts WHERE job_id = '{id}'");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while cluster.sql::<(i64,)>(&count).await[0].0 < 5 {
+        assert!(Instant::now() < deadline, "no parts were published");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cluster.children[doomed].kill().unwrap();
+    cluster.children[doomed].wait().unwrap();
+    let running = client.job(&id).await;
+    assert_eq!(
+        running["status"], "Processing",
+        "killed mid-export: {running}"
+    );
+    let total = running["progress"]["totalRows"].as_u64().unwrap();
+    assert!(total > 5_000, "{total} rows");
+    let before: Vec<(i64, String, i64)> = cluster
+        .sql(&format!(
+            "SELECT part_index, sha256, published_at FROM export_parts WHERE job_id = '{id}' ORDER BY part_index"
+        ))
+        .await;
+    assert!(
+        before.len() >= 5,
+        "parts were published before the kill: {before:?}"
+    );
+    assert!(
+        (before.len() as u64) < total.div_ceil(100),
+        "the kill came before the last part"
+    );
+    // The files of the recorded parts (a part stored but not yet recorded
+    // when the worker died is not published, and is written again).
+    let part_files = |cluster: &Cluster| -> Vec<(PathBuf, std::time::SystemTime)> {
+        let files = cluster.files();
+        (0..before.len())
+            .map(|index| {
+                let name = format!(".part-{:04}.", index + 1);
+                let file = files
+                    .iter()
+                    .find(|f| {
+                        f.to_string_lossy().contains(&name) && !f.to_string_lossy().contains('#')
+                    })
+                    .unwrap_or_else(|| panic!("part {} has its file: {files:?}", index + 1));
+                (
+                    file.clone(),
+                    std::fs::metadata(file).unwrap().modified().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let files_before = part_files(&cluster);
+
+    // The next worker takes the job over when the dead one's lease runs out.
+    cluster.start("worker");
+    let job = client
+        .wait(&id, Duration::from_secs(90), |job| {
+            job["status"] != "Processing" && job["status"] != "Pending"
+        })
+        .await;
+    assert_eq!(job["status"], "Completed", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+
+    // The parts published before the kill were not written again: the same
+    // record, checksum and file, untouched.
+    let after: Vec<(i64, String, i64)> = cluster
+        .sql(&format!(
+            "SELECT part_index, sha256, published_at FROM export_parts WHERE job_id = '{id}' ORDER BY part_index"
+        ))
+        .await;
+    assert_eq!(after.len() as u64, total.div_ceil(100));
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "finished parts are kept as they were"
+    );
+    let last_before = before.last().unwrap().2;
+    assert!(
+        after[before.len()..]
+            .iter()
+            .all(|(_, _, at)| *at > last_before),
+        "the rest was written by the second attempt"
+    );
+    assert_eq!(
+        part_files(&cluster),
+        files_before,
+        "the finished parts' files were not rewritten"
+    );
+    assert!(
+        cluster
+            .files()
+            .iter()
+            .all(|f| !f.to_string_lossy().contains('#')),
+        "nothing staged is left: {:?}",
+        cluster.files()
+    );
+
+    // Every row exactly once: the parts, less repeated headers, are the
+    // single-file export of the same query.
+    let mut joined = Vec::new();
+    let parts = job["parts"].as_array().unwrap();
+    for (i, part) in parts.iter().enumerate() {
+        let index = part["index"].as_u64().unwrap();
+        let response = client
+            .http
+            .get(format!("{}/api/export-jobs/{id}/parts/{index}", client.url))
+            .bearer_auth(&client.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let bytes = response.bytes().await.unwrap();
+        assert_eq!(sha256_hex(&bytes), part["sha256"], "{part}");
+        let body = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        joined.extend_from_slice(if i == 0 { &bytes[..] } else { &bytes[body..] });
+    }
+    let single = client
+        .create(json!({"dataType": "sessions", "format": "csv"}))
+        .await;
+    let done = client
+        .wait(&single, Duration::from_secs(90), |job| {
+            job["status"] == "Completed"
+        })
+        .await;
+    assert_eq!(done["file"]["rows"].as_u64(), Some(total));
+    assert!(
+        joined == client.download(&single).await,
+        "every row exactly once"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&client.download(&id).await).unwrap();
+    assert_eq!(manifest["totalRows"].as_u64(), Some(total));
+    assert_eq!(manifest["parts"].as_array().unwrap().len(), parts.len());
+}
+
 /// A TCP proxy to PostgreSQL that the test can cut (every connection
 /// dropped, new ones refused) and restore on the same port.
 struct Proxy {

@@ -7,12 +7,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::export_jobs::{finished_file, visible_job};
+use super::export_jobs::{finished_file, part_link_subject, visible_job};
 use super::extract::{AppPath, AppQuery, Auth};
 use super::problem::Problem;
 use super::state::AppState;
 use crate::blob::LinkError;
-use crate::jobs::JobRecord;
+use crate::jobs::{JobRecord, JobStatus};
+use crate::parts;
 
 /// Download a completed job's file.
 #[utoipa::path(get, path = "/api/export-jobs/{id}/download", tag = "export jobs",
@@ -49,27 +50,7 @@ pub async fn signed(
     AppQuery(params): AppQuery<LinkParams>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    match state.links.verify(&id, params.expires, &params.sig, now) {
-        Ok(()) => {}
-        Err(LinkError::BadSignature) => {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "invalid-link",
-                LinkError::BadSignature.to_string(),
-            ));
-        }
-        Err(LinkError::Expired) => {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "link-expired",
-                "the link has expired; ask for a new one with POST /api/export-jobs/{id}/link",
-            ));
-        }
-    }
+    check_link(&state, &id, &params)?;
     let job = state
         .repo
         .get(&id)
@@ -78,17 +59,186 @@ pub async fn signed(
     serve_file(&state, &job, &headers).await
 }
 
+/// What a download serves.
+struct Served<'a> {
+    job_id: &'a str,
+    key: &'a str,
+    size: i64,
+    content_type: Option<&'a str>,
+    name: Option<&'a str>,
+    sha256: Option<&'a str>,
+}
+
+/// Checks a signed link to `subject` (a job, or one of its parts).
+fn check_link(state: &AppState, subject: &str, params: &LinkParams) -> Result<(), Problem> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match state
+        .links
+        .verify(subject, params.expires, &params.sig, now)
+    {
+        Ok(()) => Ok(()),
+        Err(LinkError::BadSignature) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "invalid-link",
+            LinkError::BadSignature.to_string(),
+        )),
+        Err(LinkError::Expired) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "link-expired",
+            "the link has expired; ask for a new one with POST /api/export-jobs/{id}/link",
+        )),
+    }
+}
+
+/// Download one published part of an export in parts (even while later
+/// parts are being written).
+#[utoipa::path(get, path = "/api/export-jobs/{id}/parts/{number}", tag = "export jobs",
+    params(("id" = String, Path), ("number" = i64, Path, description = "1-based"),
+        ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023")),
+    responses((status = 200, description = "The part"), (status = 206, description = "Part of the part"),
+        (status = 404, body = Problem), (status = 410, body = Problem), (status = 416, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn part(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((id, number)): AppPath<(String, i64)>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let job = visible_job(&state, &caller, &id).await?;
+    serve_part(&state, &job, number, &headers).await
+}
+
+/// Download one part through a signed link (no token needed).
+#[utoipa::path(get, path = "/api/files/{id}/parts/{number}", tag = "export jobs",
+    params(("id" = String, Path), ("number" = i64, Path, description = "1-based"), LinkParams),
+    responses((status = 200, description = "The part"), (status = 206, description = "Part of the part"),
+        (status = 403, description = "Tampered or expired link", body = Problem), (status = 410, body = Problem)))]
+pub async fn signed_part(
+    State(state): State<AppState>,
+    AppPath((id, number)): AppPath<(String, i64)>,
+    AppQuery(params): AppQuery<LinkParams>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    check_link(&state, &part_link_subject(&id, number), &params)?;
+    let job = state
+        .repo
+        .get(&id)
+        .await?
+        .ok_or_else(|| Problem::gone("expired", "the file was deleted"))?;
+    serve_part(&state, &job, number, &headers).await
+}
+
+/// The manifest of a completed export in parts.
+#[utoipa::path(get, path = "/api/export-jobs/{id}/manifest", tag = "export jobs",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "manifest.json: every part's name, rows, bytes and sha256, the columns, the plugin and the query"),
+        (status = 404, body = Problem), (status = 409, description = "Not completed", body = Problem), (status = 410, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn manifest(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Response, Problem> {
+    let job = visible_job(&state, &caller, &id).await?;
+    if !job.request().is_ok_and(|r| r.is_parted()) {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-manifest",
+            "the job was not written in parts, so it has no manifest; create it with partMaxRows or partMaxBytes",
+        ));
+    }
+    finished_file(&job)?;
+    let key = state
+        .blobs
+        .parse_key(job.file_key.as_deref().unwrap_or_default())
+        .map_err(Problem::internal)?;
+    let body = match state.blobs.read_all(&key).await {
+        Ok(body) => body,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(Problem::gone(
+                "expired",
+                "the manifest has expired or was deleted",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, job = %job.id, "reading a manifest failed");
+            return Err(Problem::unavailable(
+                "the blob store is not available; try again shortly",
+            ));
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 async fn serve_file(
     state: &AppState,
     job: &JobRecord,
     headers: &HeaderMap,
 ) -> Result<Response, Problem> {
     finished_file(job)?;
-    let size = job.file_size.unwrap_or_default().max(0) as u64;
-    let key = state
-        .blobs
-        .parse_key(job.file_key.as_deref().unwrap_or_default())
-        .map_err(Problem::internal)?;
+    let served = Served {
+        job_id: &job.id,
+        key: job.file_key.as_deref().unwrap_or_default(),
+        size: job.file_size.unwrap_or_default(),
+        content_type: job.content_type.as_deref(),
+        name: job.file_name.as_deref(),
+        sha256: job.sha256.as_deref(),
+    };
+    serve(state, &served, headers).await
+}
+
+/// Part `number` (1-based) of an export in parts, once published.
+async fn serve_part(
+    state: &AppState,
+    job: &JobRecord,
+    number: i64,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    if matches!(job.status(), JobStatus::Expired | JobStatus::Cancelled) {
+        return Err(Problem::gone(
+            "expired",
+            "the export's files have expired or were deleted",
+        ));
+    }
+    let part = match number.checked_sub(1) {
+        Some(index) if index >= 0 => parts::store::part_of(&state.db, &job.id, index).await?,
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("the job has no published part {number}; its status lists the published parts"),
+        )
+    })?;
+    let served = Served {
+        job_id: &job.id,
+        key: &part.blob_key,
+        size: part.size,
+        content_type: Some(&part.content_type),
+        name: Some(&part.name),
+        sha256: Some(&part.sha256),
+    };
+    serve(state, &served, headers).await
+}
+
+async fn serve(
+    state: &AppState,
+    file: &Served<'_>,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let size = file.size.max(0) as u64;
+    let key = state.blobs.parse_key(file.key).map_err(Problem::internal)?;
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(spec) => match parse_range(spec, size) {
             RangeRequest::Satisfiable(range) => Some(range),
@@ -113,7 +263,7 @@ async fn serve_file(
             ));
         }
         Err(e) => {
-            tracing::error!(error = %e, job = %job.id, "reading a file failed");
+            tracing::error!(error = %e, job = %file.job_id, "reading a file failed");
             return Err(Problem::unavailable(
                 "the blob store is not available; try again shortly",
             ));
@@ -125,20 +275,17 @@ async fn serve_file(
     };
     let mut response = (status, Body::from_stream(stream)).into_response();
     let out = response.headers_mut();
-    let content_type = job
-        .content_type
-        .as_deref()
-        .unwrap_or("application/octet-stream");
+    let content_type = file.content_type.unwrap_or("application/octet-stream");
     if let Ok(value) = HeaderValue::from_str(content_type) {
         out.insert(header::CONTENT_TYPE, value);
     }
     out.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    let name = job.file_name.as_deref().unwrap_or("export");
+    let name = file.name.unwrap_or("export");
     if let Ok(value) = HeaderValue::from_str(&content_disposition(name)) {
         out.insert(header::CONTENT_DISPOSITION, value);
     }
-    if let Some(sha) = &job.sha256
+    if let Some(sha) = file.sha256
         && let Ok(value) = HeaderValue::from_str(&format!("\"{sha}\""))
     {
         out.insert(header::ETAG, value);

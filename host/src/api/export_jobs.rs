@@ -9,12 +9,13 @@ use sha2::{Digest as _, Sha256};
 use super::extract::{AppJson, AppPath, AppQuery, Auth};
 use super::problem::Problem;
 use super::state::AppState;
-use super::views::{JobPage, JobView, LinkView};
+use super::views::{JobPage, JobView, LinkView, PartView};
 use crate::auth::{Caller, Role};
 use crate::batch::time;
 use crate::db::now_micros;
 use crate::formats::FormatRegistry;
 use crate::jobs::{ExportRequest, JobFilter, JobRecord, JobStatus, NewJob};
+use crate::parts::PartRecord;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const MAX_PAGE: i64 = 100;
@@ -147,6 +148,23 @@ fn normalize(
     query
         .selected()
         .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
+    if request.part_max_rows == Some(0) {
+        return Err(Problem::unprocessable(
+            "invalid-request",
+            "partMaxRows must be at least 1",
+        ));
+    }
+    if let Some(bytes) = request.part_max_bytes
+        && bytes < crate::parts::MIN_PART_BYTES
+    {
+        return Err(Problem::unprocessable(
+            "invalid-request",
+            format!(
+                "partMaxBytes must be at least {} (1 MiB)",
+                crate::parts::MIN_PART_BYTES
+            ),
+        ));
+    }
     let formatter = state
         .formats
         .get_for(&caller.organization_id, &request.format)
@@ -192,13 +210,67 @@ pub async fn download_link(
     if job.status() != JobStatus::Completed {
         return Ok(None);
     }
+    let key = job.file_key.as_deref().unwrap_or_default();
+    let path = format!("/api/files/{}", job.id);
+    signed_link(state, key, &job.id, &path, job.expires_at).await
+}
+
+/// For an export in parts, its published parts with their links.
+pub async fn published_parts(
+    state: &AppState,
+    job: &JobRecord,
+) -> Result<Option<Vec<PartView>>, Problem> {
+    if !job.request().is_ok_and(|r| r.is_parted()) {
+        return Ok(None);
+    }
+    let mut parts = Vec::new();
+    for part in crate::parts::store::parts_of(&state.db, &job.id).await? {
+        let link = part_link(state, job, &part).await?;
+        parts.push(PartView::new(&part, link));
+    }
+    Ok(Some(parts))
+}
+
+/// A signed link to one published part: while the export runs, and until
+/// its files expire.
+pub(super) async fn part_link(
+    state: &AppState,
+    job: &JobRecord,
+    part: &PartRecord,
+) -> Result<Option<(String, i64)>, Problem> {
+    if matches!(job.status(), JobStatus::Expired | JobStatus::Cancelled) {
+        return Ok(None);
+    }
+    let number = part.part_index + 1;
+    let subject = part_link_subject(&job.id, number);
+    let path = format!("/api/files/{}/parts/{number}", job.id);
+    let file_expires = job
+        .expires_at
+        .filter(|_| job.status() == JobStatus::Completed);
+    signed_link(state, &part.blob_key, &subject, &path, file_expires).await
+}
+
+/// What a part's link signs: not a job id (ULIDs have no `/`), so a
+/// part's link never opens the job's file or another part.
+pub(super) fn part_link_subject(job_id: &str, number: i64) -> String {
+    format!("{job_id}/parts/{number}")
+}
+
+/// A store-signed URL for `key`, or our own link to `path` signed over
+/// `subject`, valid for the link TTL but never past `file_expires`.
+async fn signed_link(
+    state: &AppState,
+    key: &str,
+    subject: &str,
+    path: &str,
+    file_expires: Option<i64>,
+) -> Result<Option<(String, i64)>, Problem> {
     let now = now_micros();
-    let file_expires = job.expires_at.unwrap_or(i64::MAX);
-    let expires = (now + state.config.link_ttl.as_micros() as i64).min(file_expires);
+    let expires =
+        (now + state.config.link_ttl.as_micros() as i64).min(file_expires.unwrap_or(i64::MAX));
     if expires <= now {
         return Ok(None);
     }
-    let key = job.file_key.as_deref().unwrap_or_default();
     let key = state.blobs.parse_key(key).map_err(Problem::internal)?;
     let ttl = std::time::Duration::from_micros((expires - now) as u64);
     if let Some(signed) = state.blobs.presigned_url(&key, ttl).await {
@@ -206,10 +278,10 @@ pub async fn download_link(
         return Ok(Some((url.to_string(), expires)));
     }
     let expires_seconds = (expires / 1_000_000) as u64;
-    let sig = state.links.sign(&job.id, expires_seconds);
+    let sig = state.links.sign(subject, expires_seconds);
     let url = format!(
-        "{}/api/files/{}?expires={expires_seconds}&sig={sig}",
-        state.public_url, job.id
+        "{}{path}?expires={expires_seconds}&sig={sig}",
+        state.public_url
     );
     Ok(Some((url, expires_seconds as i64 * 1_000_000)))
 }
@@ -230,6 +302,7 @@ pub async fn get(
     let active = job.status().is_active();
     let errors = state.repo.errors(&job.id).await?;
     let mut view = JobView::new(&job, link).with_errors(&errors);
+    view.parts = published_parts(&state, &job).await?;
     if job.callback_url.is_some() {
         let callback = crate::callbacks::store::state_of(&state.db, &job.id).await?;
         let attempts = crate::callbacks::store::attempts_of(&state.db, &job.id).await?;
@@ -388,15 +461,28 @@ pub async fn delete(
         .get(&id)
         .await?
         .ok_or_else(|| Problem::not_found("export job"))?;
+    let unavailable = |e: anyhow::Error| {
+        tracing::error!(error = %format!("{e:#}"), "deleting a job's files failed");
+        Problem::unavailable("the blob store is not available; try again shortly")
+    };
     if job.status() == JobStatus::Completed {
         if let Some(key) = &job.file_key {
             let key = state.blobs.parse_key(key).map_err(Problem::internal)?;
-            state.blobs.delete(&key).await.map_err(|e| {
-                tracing::error!(error = %e, "deleting a file failed");
-                Problem::unavailable("the blob store is not available; try again shortly")
-            })?;
+            state
+                .blobs
+                .delete(&key)
+                .await
+                .map_err(|e| unavailable(e.into()))?;
         }
+        crate::parts::discard(&state.db, &state.blobs, &id)
+            .await
+            .map_err(unavailable)?;
         state.repo.expire(&id).await?;
+    } else if matches!(job.status(), JobStatus::Cancelled | JobStatus::Failed) {
+        // What a cancelled or failed export in parts had published.
+        crate::parts::discard(&state.db, &state.blobs, &id)
+            .await
+            .map_err(unavailable)?;
     }
     let job = state
         .repo

@@ -21,7 +21,7 @@ use axum::routing::{delete, get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-pub use export_jobs::download_link;
+pub use export_jobs::{download_link, published_parts};
 pub use openapi::ApiDoc;
 pub use problem::Problem;
 pub use state::{AppState, Shared};
@@ -54,7 +54,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/export-jobs/{id}/download", get(download::download))
         .route("/api/export-jobs/{id}/link", post(export_jobs::link))
+        .route("/api/export-jobs/{id}/manifest", get(download::manifest))
+        .route("/api/export-jobs/{id}/parts/{number}", get(download::part))
         .route("/api/files/{id}", get(download::signed))
+        .route("/api/files/{id}/parts/{number}", get(download::signed_part))
         .route("/api/formats", get(formats::list))
         .route("/api/admin/formatters", get(admin_formatters::list))
         .route(

@@ -18,7 +18,8 @@ use crate::jobs;
     info(title = "Exporter", description = "Asynchronous data exports whose formats are sandboxed WebAssembly plugins."),
     paths(
         export_jobs::create, export_jobs::get, export_jobs::list, export_jobs::delete, export_jobs::link,
-        download::download, download::signed, formats::list,
+        download::download, download::signed, download::part, download::signed_part, download::manifest,
+        formats::list,
         data_export::data_export, data_export::dashboard,
         health::healthz, health::readyz, health::metrics,
         admin_formatters::install, admin_formatters::list, admin_formatters::activate,
@@ -28,7 +29,7 @@ use crate::jobs;
     components(schemas(
         jobs::ExportRequest, jobs::DateRange, jobs::Filters, jobs::OptionValue, jobs::JobStatus,
         views::JobView, views::AttemptErrorView, views::ProgressView, views::FileView, views::PluginRef, views::JobPage, views::LinkView,
-        views::CallbackView, views::CallbackAttemptView, callback_secret::CallbackSecretView, crate::blob::Compression,
+        views::CallbackView, views::CallbackAttemptView, views::PartView, callback_secret::CallbackSecretView, crate::blob::Compression,
         formats::FormatView, problem::Problem, health::Health, Role,
     )),
     modifiers(&Bearer),

@@ -9,6 +9,7 @@ use crate::blob::Compression;
 use crate::callbacks;
 use crate::jobs::repo::AttemptError;
 use crate::jobs::{DateRange, Filters, JobRecord, JobStatus, OptionValue};
+use crate::parts::PartRecord;
 
 /// An export job as clients see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -27,6 +28,10 @@ pub struct JobView {
     pub compression: Option<Compression>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback: Option<CallbackView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_max_rows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_max_bytes: Option<u64>,
     pub organization_id: String,
     pub created_by: String,
     pub progress: ProgressView,
@@ -55,6 +60,12 @@ pub struct JobView {
     /// Every failed attempt's error, oldest first (on a single job's view).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_history: Vec<AttemptErrorView>,
+    /// For an export in parts, on a single job's view: every part
+    /// published so far, each downloadable at once (while later parts are
+    /// still being written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<PartView>>,
+    /// The job's file: for an export in parts, its `manifest.json`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileView>,
     /// A signed link that needs no token, while Completed.
@@ -62,6 +73,51 @@ pub struct JobView {
     pub download_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download_url_expires_at: Option<String>,
+}
+
+/// One published part of an export in parts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartView {
+    /// 1-based.
+    pub index: i64,
+    pub name: String,
+    pub content_type: String,
+    pub rows: i64,
+    /// Stored bytes.
+    pub size: i64,
+    /// Lowercase hex sha256 of the stored bytes.
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uncompressed_size: Option<i64>,
+    /// RFC 3339, UTC.
+    pub published_at: String,
+    /// A signed link that needs no token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url_expires_at: Option<String>,
+}
+
+impl PartView {
+    pub fn new(part: &PartRecord, link: Option<(String, i64)>) -> Self {
+        let (download_url, download_url_expires_at) = match link {
+            Some((url, expires)) => (Some(url), Some(format_timestamp(expires))),
+            None => (None, None),
+        };
+        Self {
+            index: part.part_index + 1,
+            name: part.name.clone(),
+            content_type: part.content_type.clone(),
+            rows: part.row_count,
+            size: part.size,
+            sha256: part.sha256.clone(),
+            uncompressed_size: part.uncompressed_size,
+            published_at: format_timestamp(part.published_at),
+            download_url,
+            download_url_expires_at,
+        }
+    }
 }
 
 /// One failed attempt.
@@ -257,6 +313,8 @@ impl JobView {
                 .map(|r| r.columns.clone())
                 .unwrap_or_default(),
             compression: request.as_ref().and_then(|r| r.compression),
+            part_max_rows: request.as_ref().and_then(|r| r.part_max_rows),
+            part_max_bytes: request.as_ref().and_then(|r| r.part_max_bytes),
             callback: job.callback_url.clone().map(|url| CallbackView {
                 url,
                 state: None,
@@ -286,6 +344,7 @@ impl JobView {
             dead_lettered: job.dead_lettered != 0,
             queue_position: None,
             error_history: Vec::new(),
+            parts: None,
             file,
             download_url,
             download_url_expires_at,

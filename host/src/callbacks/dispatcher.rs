@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::signing::{SIGNATURE_HEADER, header_value};
 use super::store::{self, Attempt, Next};
 use super::target::TargetPolicy;
-use crate::api::{AppState, JobView, download_link};
+use crate::api::{AppState, JobView, download_link, published_parts};
 use crate::db::now_micros;
 use crate::jobs::runner::backoff;
 
@@ -84,7 +84,9 @@ async fn deliver(state: &AppState, settings: &CallbackSettings, id: &str) -> sql
         .unwrap_or_else(|| job.status.clone());
     let attempt = callback.callback_attempts + 1;
     let link = download_link(state, &job).await.ok().flatten();
-    let body = serde_json::to_vec(&JobView::new(&job, link)).expect("a view serializes");
+    let mut view = JobView::new(&job, link);
+    view.parts = published_parts(state, &job).await.ok().flatten();
+    let body = serde_json::to_vec(&view).expect("a view serializes");
     let secret = store::secret(&state.db, &job.organization_id).await?;
 
     let started = Instant::now();

@@ -54,7 +54,15 @@ pub struct ExportArgs {
     /// POST the job's JSON here, signed, when it finishes.
     #[arg(long)]
     callback_url: Option<String>,
-    /// Where to write the file.
+    /// Write the export as several files of at most this many rows, plus
+    /// a manifest; `--out` is then a directory.
+    #[arg(long)]
+    part_max_rows: Option<u64>,
+    /// Write the export as several files of about this many bytes (at
+    /// least 1 MiB), plus a manifest; `--out` is then a directory.
+    #[arg(long)]
+    part_max_bytes: Option<u64>,
+    /// Where to write the file (a directory, for an export in parts).
     #[arg(long)]
     out: PathBuf,
 }
@@ -92,6 +100,12 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(url) = &args.callback_url {
         body["callbackUrl"] = json!(url);
+    }
+    if let Some(rows) = args.part_max_rows {
+        body["partMaxRows"] = json!(rows);
+    }
+    if let Some(bytes) = args.part_max_bytes {
+        body["partMaxBytes"] = json!(bytes);
     }
     if !args.options.is_empty() {
         body["options"] = Value::Object(
@@ -171,17 +185,86 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         .context("the job has no file checksum")?
         .to_owned();
     let size = job["file"]["size"].as_u64().unwrap_or(0);
+    if args.part_max_rows.is_some() || args.part_max_bytes.is_some() {
+        return download_parts(&client, &base, &auth, &id, &job, &args.out).await;
+    }
+    let url = format!("{base}/api/export-jobs/{id}/download");
+    let written = download(&client, &url, &auth, &args.out, &expected, size).await?;
+    println!(
+        "{}: {} rows, {}, sha256 {expected} verified",
+        args.out.display(),
+        job["file"]["rows"].as_u64().unwrap_or(0),
+        human_bytes(written)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Downloads the manifest and every part it lists into the directory
+/// `out`, each checked against its sha256.
+async fn download_parts(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    id: &str,
+    job: &Value,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let name = job["file"]["name"].as_str().unwrap_or("manifest.json");
+    let manifest_path = out.join(name);
+    let url = format!("{base}/api/export-jobs/{id}/download");
+    let expected = job["file"]["sha256"].as_str().unwrap_or_default();
+    let size = job["file"]["size"].as_u64().unwrap_or(0);
+    download(client, &url, auth, &manifest_path, expected, size).await?;
+    let manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path)?)
+        .context("the manifest is not JSON")?;
+    let parts = manifest["parts"].as_array().cloned().unwrap_or_default();
+    let mut bytes = 0;
+    for part in &parts {
+        let (Some(index), Some(name), Some(sha256)) = (
+            part["index"].as_u64(),
+            part["name"].as_str(),
+            part["sha256"].as_str(),
+        ) else {
+            anyhow::bail!("the manifest lists a part without index, name or sha256: {part}");
+        };
+        anyhow::ensure!(
+            !name.contains(['/', '\\']) && name != ".." && !name.is_empty(),
+            "the manifest names a part {name:?}, which is not a file name"
+        );
+        let url = format!("{base}/api/export-jobs/{id}/parts/{index}");
+        let size = part["bytes"].as_u64().unwrap_or(0);
+        bytes += download(client, &url, auth, &out.join(name), sha256, size).await?;
+    }
+    println!(
+        "{}: {} parts, {} rows, {}, every sha256 verified against {name}",
+        out.display(),
+        parts.len(),
+        manifest["totalRows"].as_u64().unwrap_or(0),
+        human_bytes(bytes)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Streams `url` into `path` (whole or not at all), checking its sha256.
+async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    auth: &str,
+    path: &std::path::Path,
+    expected: &str,
+    size: u64,
+) -> anyhow::Result<u64> {
     let response = checked(
         client
-            .get(format!("{base}/api/export-jobs/{id}/download"))
-            .header("Authorization", &auth)
+            .get(url)
+            .header("Authorization", auth)
             .send()
             .await
-            .with_context(|| format!("downloading from {base}"))?,
+            .with_context(|| format!("downloading {url}"))?,
     )
     .await?;
-    let dir = args
-        .out
+    let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(PathBuf::from)
@@ -210,18 +293,13 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let actual = hex::encode(hasher.finalize());
     anyhow::ensure!(
         actual == expected,
-        "the downloaded file is corrupt: sha256 {actual}, the server says {expected}"
+        "{} is corrupt: sha256 {actual}, the server says {expected}",
+        path.display()
     );
     temp.as_file().sync_all()?;
-    temp.persist(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!(
-        "{}: {} rows, {}, sha256 {actual} verified",
-        args.out.display(),
-        job["file"]["rows"].as_u64().unwrap_or(0),
-        human_bytes(written)
-    );
-    Ok(ExitCode::SUCCESS)
+    temp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(written)
 }
 
 /// The response, or an error carrying the server's problem detail.
