@@ -348,3 +348,37 @@ async fn part_limits_that_cannot_work_are_refused() {
     );
     service.stop().await;
 }
+
+#[tokio::test]
+async fn expiry_removes_every_part_with_the_manifest() {
+    let service = TestService::start_with(3_000, |config| {
+        config.retention = std::time::Duration::from_secs(2);
+        config.sweep_interval = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let token = service.token(ADMIN).await;
+    let mut body = request("csv");
+    body["partMaxRows"] = json!(400);
+    let (job, _, _) = service.export_and_download(&token, body).await;
+    let id = job["id"].as_str().unwrap();
+    let parts = job["parts"].as_array().unwrap().len();
+    assert!(parts > 2, "{job}");
+    assert_eq!(
+        service.blob_files().len(),
+        parts + 1,
+        "the parts and the manifest"
+    );
+
+    let expired = service.wait_for(&token, id, "Expired").await;
+    assert_eq!(service.blob_files(), Vec::<String>::new());
+    assert_eq!(expired["parts"], json!([]), "{expired}");
+    let part = service
+        .get_json(&token, &format!("/api/export-jobs/{id}/parts/1"))
+        .await;
+    assert_eq!(part["status"], 410, "{part}");
+    let manifest = service
+        .get_json(&token, &format!("/api/export-jobs/{id}/manifest"))
+        .await;
+    assert_eq!(manifest["status"], 410, "{manifest}");
+    service.stop().await;
+}

@@ -163,7 +163,9 @@ impl JobRunner {
                 Some(progress),
             );
             tokio::select! {
-                result = export => Some(result.map(drop)),
+                result = export => Some(result.map(|stats| {
+                    tracing::debug!(job = %job.id, parts = stats.parts, rows = stats.rows, bytes = stats.bytes, "parts written");
+                })),
                 () = token.cancelled() => None,
             }
         };
