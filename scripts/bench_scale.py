@@ -6,6 +6,8 @@
    `psql -c "\\copy (the same SELECT) TO file CSV"`. Rounds interleave.
 2. The worker's peak RSS (VmHWM) over those exports.
 3. A queue of 200 small exports drained by one worker and by two.
+4. (`parts`, not run by default) the same export as one file and as ten
+   parts, to show what publishing part by part costs.
 
 Run through scripts/bench-scale.sh, which builds the release binary.
 Environment: BENCH_EXPORTER, BENCH_ROWS, BENCH_SMALL, BENCH_ROUNDS.
@@ -330,8 +332,54 @@ def small():
               f"of both cores while draining, workers' CPU {statistics.median(worker_cpus[n]):.1f} s")
 
 
+def parts():
+    """One tenant's ROWS sessions to CSV as one file and as ten parts
+    (partMaxRows = ROWS / 10), in turn in each round: what publishing a part
+    at a time costs."""
+    db = f"exporter_bench_{ROWS}"
+    create_database(db, ROWS)
+    shutil.rmtree(WORK / db / "blobs" / "exports", ignore_errors=True)
+    for name, role in (("api", "api"), ("worker", "worker")):
+        Process(db, role, name).stop()
+    api_process = Process(db, "api", "api")
+    worker = Process(db, "worker", "worker")
+    token = exporter(db, "token", "--user", "admin@acme.test")
+    part_rows = max(ROWS // 10, 1)
+    results = {"one file": [], "ten parts": []}
+    for round_ in range(ROUNDS):
+        for label, extra in (("one file", {}), ("ten parts", {"partMaxRows": part_rows})):
+            started = time.monotonic()
+            cpu = worker.cpu_seconds()
+            job = api(api_process.url, token, "POST", "/api/export-jobs",
+                      {"dataType": "sessions", "format": "csv", "columns": COLUMNS, **extra})
+            job = wait_done(api_process.url, token, job["id"])
+            seconds = time.monotonic() - started
+            cpu = worker.cpu_seconds() - cpu
+            assert job["status"] == "Completed", job
+            assert job["progress"]["rowsWritten"] == ROWS, job["progress"]
+            files = list((WORK / db / "blobs" / "exports").rglob("*.csv"))
+            assert len(files) == (10 if extra else 1), files
+            assert sum(sum(1 for _ in open(f, "rb")) for f in files) == ROWS + len(files)
+            for f in files:
+                f.unlink()
+            results[label].append((seconds, cpu))
+            log(f"round {round_ + 1}: {label}: {seconds:.2f} s, worker CPU {cpu:.1f} s")
+    peak = worker.peak_rss_mib()
+    worker.stop()
+    api_process.stop()
+    one = statistics.median(r[0] for r in results["one file"])
+    ten = statistics.median(r[0] for r in results["ten parts"])
+    print(f"\n{ROWS:,} sessions rows, {len(COLUMNS)} columns, CSV, median of {ROUNDS}:\n")
+    print("| | create to Completed | worker CPU |")
+    print("|---|---|---|")
+    for label, rows in results.items():
+        print(f"| {label} | {statistics.median(r[0] for r in rows):.2f} s | "
+              f"{statistics.median(r[1] for r in rows):.1f} s |")
+    print(f"\nten parts / one file: **{ten / one:.2f}x**; worker peak RSS {peak:.1f} MiB")
+
+
 if __name__ == "__main__":
     WORK.mkdir(parents=True, exist_ok=True)
     parts = sys.argv[1:] or ["large", "small"]
     for part in parts:
-        {"large": large, "small": small}[part]()
+        {"large": large, "small": small, "parts": parts}[part]()

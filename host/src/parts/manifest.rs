@@ -7,7 +7,8 @@ use super::store::PartRecord;
 use crate::batch::time::format_timestamp;
 use crate::blob::Compression;
 use crate::jobs::{DateRange, ExportRequest, Filters};
-use crate::plugins::{Column, ColumnType};
+use crate::plugins::Column;
+use crate::rows::schema::type_name;
 
 /// The manifest's own format version.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -139,18 +140,5 @@ impl Manifest {
             total_bytes: parts.iter().map(|p| p.bytes).sum(),
             parts,
         }
-    }
-}
-
-fn type_name(kind: ColumnType) -> &'static str {
-    match kind {
-        ColumnType::Boolean => "boolean",
-        ColumnType::Int64 => "int64",
-        ColumnType::Float64 => "float64",
-        ColumnType::Decimal => "decimal",
-        ColumnType::Text => "text",
-        ColumnType::Date => "date",
-        ColumnType::Timestamp => "timestamp",
-        ColumnType::Json => "json",
     }
 }
