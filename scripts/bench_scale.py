@@ -6,11 +6,11 @@
    `psql -c "\\copy (the same SELECT) TO file CSV"`. Rounds interleave.
 2. The worker's peak RSS (VmHWM) over those exports.
 3. A queue of 200 small exports drained by one worker and by two.
-4. (`parts`, not run by default) the same export as one file and as ten
-   parts, to show what publishing part by part costs.
+4. (`parts`, not run by default) the same export as one file and as
+   BENCH_PARTS parts (10), to show what publishing part by part costs.
 
 Run through scripts/bench-scale.sh, which builds the release binary.
-Environment: BENCH_EXPORTER, BENCH_ROWS, BENCH_SMALL, BENCH_ROUNDS.
+Environment: BENCH_EXPORTER, BENCH_ROWS, BENCH_SMALL, BENCH_ROUNDS, BENCH_PARTS.
 """
 
 import atexit
@@ -43,6 +43,7 @@ EXPORTER = os.environ.get("BENCH_EXPORTER", CURRENT)
 ROWS = int(os.environ.get("BENCH_ROWS", "10000000"))
 SMALL = int(os.environ.get("BENCH_SMALL", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+PARTS = int(os.environ.get("BENCH_PARTS", "10"))
 WORK = Path("target/bench-scale").resolve()
 
 
@@ -333,9 +334,9 @@ def small():
 
 
 def parts():
-    """One tenant's ROWS sessions to CSV as one file and as ten parts
-    (partMaxRows = ROWS / 10), in turn in each round: what publishing a part
-    at a time costs."""
+    """One tenant's ROWS sessions to CSV as one file and as PARTS parts
+    (partMaxRows = ROWS / PARTS), in turn in each round: what publishing a
+    part at a time costs."""
     db = f"exporter_bench_{ROWS}"
     create_database(db, ROWS)
     shutil.rmtree(WORK / db / "blobs" / "exports", ignore_errors=True)
@@ -344,10 +345,11 @@ def parts():
     api_process = Process(db, "api", "api")
     worker = Process(db, "worker", "worker")
     token = exporter(db, "token", "--user", "admin@acme.test")
-    part_rows = max(ROWS // 10, 1)
-    results = {"one file": [], "ten parts": []}
+    part_rows = max(ROWS // PARTS, 1)
+    many = f"{PARTS} parts"
+    results = {"one file": [], many: []}
     for round_ in range(ROUNDS):
-        for label, extra in (("one file", {}), ("ten parts", {"partMaxRows": part_rows})):
+        for label, extra in (("one file", {}), (many, {"partMaxRows": part_rows})):
             started = time.monotonic()
             cpu = worker.cpu_seconds()
             job = api(api_process.url, token, "POST", "/api/export-jobs",
@@ -358,7 +360,7 @@ def parts():
             assert job["status"] == "Completed", job
             assert job["progress"]["rowsWritten"] == ROWS, job["progress"]
             files = list((WORK / db / "blobs" / "exports").rglob("*.csv"))
-            assert len(files) == (10 if extra else 1), files
+            assert len(files) == (-(-ROWS // part_rows) if extra else 1), len(files)
             assert sum(sum(1 for _ in open(f, "rb")) for f in files) == ROWS + len(files)
             for f in files:
                 f.unlink()
@@ -368,18 +370,18 @@ def parts():
     worker.stop()
     api_process.stop()
     one = statistics.median(r[0] for r in results["one file"])
-    ten = statistics.median(r[0] for r in results["ten parts"])
+    split = statistics.median(r[0] for r in results[many])
     print(f"\n{ROWS:,} sessions rows, {len(COLUMNS)} columns, CSV, median of {ROUNDS}:\n")
     print("| | create to Completed | worker CPU |")
     print("|---|---|---|")
     for label, rows in results.items():
         print(f"| {label} | {statistics.median(r[0] for r in rows):.2f} s | "
               f"{statistics.median(r[1] for r in rows):.1f} s |")
-    print(f"\nten parts / one file: **{ten / one:.2f}x**; worker peak RSS {peak:.1f} MiB")
+    print(f"\n{many} / one file: **{split / one:.2f}x**; worker peak RSS {peak:.1f} MiB")
 
 
 if __name__ == "__main__":
     WORK.mkdir(parents=True, exist_ok=True)
-    parts = sys.argv[1:] or ["large", "small"]
-    for part in parts:
-        {"large": large, "small": small, "parts": parts}[part]()
+    modes = sys.argv[1:] or ["large", "small"]
+    for mode in modes:
+        {"large": large, "small": small, "parts": parts}[mode]()
