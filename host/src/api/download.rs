@@ -88,7 +88,8 @@ fn check_link(state: &AppState, subject: &str, params: &LinkParams) -> Result<()
         Err(LinkError::Expired) => Err(Problem::new(
             StatusCode::FORBIDDEN,
             "link-expired",
-            "the link has expired; ask for a new one with POST /api/export-jobs/{id}/link",
+            "the link has expired; POST /api/export-jobs/{id}/link makes a new one for the file, \
+             and GET /api/export-jobs/{id} lists fresh links to the parts",
         )),
     }
 }
