@@ -51,6 +51,11 @@ echo "== Export jobs: the same sessions as an Excel workbook and a PDF report"
 ls -l "$out"/acme-sessions-january.*
 
 echo
+echo "== Export job in parts: all of acme's sessions as 500-row CSV files plus a manifest, each part checked against it"
+"$exporter" export --data-type sessions --format csv --part-max-rows 500 --out "$out/acme-sessions-parts"
+ls "$out/acme-sessions-parts" | head -n 4
+
+echo
 echo "== Hot install: a new format plugin (the Markdown example), validated and activated while the service runs"
 "$exporter" plugin install target/test-plugins/markdown.wasm
 sleep 1 # the service picks activations up within its registry poll interval (250 ms)

@@ -355,6 +355,22 @@ async fn a_killed_workers_export_in_parts_resumes_after_its_last_part() {
     };
     let files_before = part_files(&cluster);
 
+    // A published part downloads while the job is still unfinished.
+    let listed = &client.job(&id).await["parts"][0];
+    let response = client
+        .http
+        .get(format!("{}/api/export-jobs/{id}/parts/1", client.url))
+        .bearer_auth(&client.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        sha256_hex(&response.bytes().await.unwrap()),
+        listed["sha256"]
+    );
+    assert_eq!(listed["sha256"], before[0].1.as_str());
+
     // The next worker takes the job over when the dead one's lease runs out.
     cluster.start("worker");
     let job = client
