@@ -357,16 +357,8 @@ async fn a_killed_workers_export_in_parts_resumes_after_its_last_part() {
 
     // A published part downloads while the job is still unfinished.
     let listed = &client.job(&id).await["parts"][0];
-    let response = client
-        .http
-        .get(format!("{}/api/export-jobs/{id}/parts/1", client.url))
-        .bearer_auth(&client.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
     assert_eq!(
-        sha256_hex(&response.bytes().await.unwrap()),
+        sha256_hex(&client.download_part(&id, 1).await),
         listed["sha256"]
     );
     assert_eq!(listed["sha256"], before[0].1.as_str());
@@ -420,16 +412,9 @@ async fn a_killed_workers_export_in_parts_resumes_after_its_last_part() {
     let mut joined = Vec::new();
     let parts = job["parts"].as_array().unwrap();
     for (i, part) in parts.iter().enumerate() {
-        let index = part["index"].as_u64().unwrap();
-        let response = client
-            .http
-            .get(format!("{}/api/export-jobs/{id}/parts/{index}", client.url))
-            .bearer_auth(&client.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let bytes = response.bytes().await.unwrap();
+        let bytes = client
+            .download_part(&id, part["index"].as_u64().unwrap())
+            .await;
         assert_eq!(sha256_hex(&bytes), part["sha256"], "{part}");
         let body = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
         joined.extend_from_slice(if i == 0 { &bytes[..] } else { &bytes[body..] });

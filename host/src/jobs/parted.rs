@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::model::{ExportRequest, JobRecord};
 use super::repo::FileRecord;
-use super::runner::{JobRunner, RunOutcome};
+use super::runner::{JobRunner, RunOutcome, stored_media_type};
 use crate::blob::{BlobStore, CompressingSink, Compression, UploadHandle, start_upload};
 use crate::db::{Database, now_micros};
 use crate::parts::{
@@ -112,10 +112,7 @@ impl JobRunner {
             tracing::info!(job = %job.id, parts = published.len(), rows = earlier.rows, "resuming after the published parts");
         }
         let first_index = published.len() as u32;
-        let content_type = match request.compression {
-            Some(compression) => compression.media_type().to_owned(),
-            None => info.media_type.clone(),
-        };
+        let content_type = stored_media_type(request, &info);
         let publisher = JobParts {
             runtime: Handle::current(),
             blobs: self.blobs.clone(),

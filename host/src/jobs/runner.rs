@@ -17,7 +17,7 @@ use crate::db::now_micros;
 use crate::formats::FormatRegistry;
 use crate::metrics::Metrics;
 use crate::pipeline::{ExportError, Progress, run_export};
-use crate::plugins::{ChunkSink, ExportContext, PluginError};
+use crate::plugins::{ChunkSink, ExportContext, FormatInfo, PluginError};
 use crate::registry::PluginRegistry;
 use crate::source::{ExportQuery, count_rows};
 
@@ -268,10 +268,7 @@ impl JobRunner {
             };
             return self.export_in_parts(export, token).await;
         }
-        let content_type = match request.compression {
-            Some(compression) => compression.media_type().to_owned(),
-            None => info.media_type.clone(),
-        };
+        let content_type = stored_media_type(&request, &info);
         let key = self.blobs.key(&job.organization_id, &job.id, &file_name);
         if job.attempts > 1 {
             // An earlier attempt may have died mid-upload (its worker was
@@ -435,6 +432,14 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     let full = base.saturating_mul(1 << exponent).min(max);
     let factor = 0.5 + rand::random::<f64>() * 0.5;
     full.mul_f64(factor)
+}
+
+/// The media type of what is stored: the compression's, or the format's.
+pub(super) fn stored_media_type(request: &ExportRequest, info: &FormatInfo) -> String {
+    match request.compression {
+        Some(compression) => compression.media_type().to_owned(),
+        None => info.media_type.clone(),
+    }
 }
 
 /// `sessions_2026-01-01_2026-01-31.csv`, `users_all.json`,

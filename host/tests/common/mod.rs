@@ -133,15 +133,26 @@ impl Client {
         }
     }
 
+    /// The job's file.
     pub async fn download(&self, id: &str) -> Vec<u8> {
+        self.fetch(&format!("/api/export-jobs/{id}/download")).await
+    }
+
+    /// Part `number` (1-based) of an export in parts.
+    pub async fn download_part(&self, id: &str, number: u64) -> Vec<u8> {
+        self.fetch(&format!("/api/export-jobs/{id}/parts/{number}"))
+            .await
+    }
+
+    async fn fetch(&self, path: &str) -> Vec<u8> {
         let response = self
             .http
-            .get(format!("{}/api/export-jobs/{id}/download", self.url))
+            .get(format!("{}{path}", self.url))
             .bearer_auth(&self.token)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status(), 200, "{path}");
         response.bytes().await.unwrap().to_vec()
     }
 }
