@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it started, so a slow run shows where its time went.
+started=$SECONDS
+step() { printf '\n==> %s  [+%dm%02ds]\n' "$*" $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)); }
 
 step "toolchain: wasm32-wasip2 target, rustfmt, clippy, nextest"
 rustup target add wasm32-wasip2 >/dev/null
@@ -51,6 +53,9 @@ pg_isready -h 127.0.0.1 -p 5432
 step "format check"
 cargo fmt --all --check
 
+step "import graph: no loop between the host's crates or folders"
+python3 scripts/import-graph.py
+
 step "plugins -> target/plugins, test guests -> target/test-plugins"
 cargo xtask plugins
 
@@ -64,8 +69,10 @@ cargo clippy --target wasm32-wasip2 \
 step "tests"
 cargo nextest run --workspace --no-fail-fast
 
-step "the job service's API suite, delivery and parts again, on PostgreSQL (database and job queue)"
+step "the job service's API suite, tenancy, delivery and parts again, on PostgreSQL (database and job queue)"
 # --workspace with a filter, not -p: the same feature set as above, so
 # nothing is rebuilt.
 EXPORTER_TEST_DATABASE=postgres cargo nextest run --workspace --no-fail-fast \
-    -E 'binary_id(exporter-tests::api) | binary_id(exporter-tests::delivery) | binary_id(exporter-tests::parts)'
+    -E 'binary_id(exporter-tests::api) | binary_id(exporter-tests::delivery) | binary_id(exporter-tests::parts) | binary_id(exporter-tests::tenancy)'
+
+step "done"

@@ -50,6 +50,11 @@ fn registry(db: &Database, blobs: &BlobStore, cache: &Path) -> PluginRegistry {
         Metrics::new(),
         RegistrySettings {
             check_builtins: false,
+            // Validation re-executes the service binary, not this bench.
+            validation: exporter::registry::ValidationSettings {
+                validator: Some(env!("CARGO_BIN_EXE_exporter").into()),
+                ..Default::default()
+            },
             ..RegistrySettings::default()
         },
     )

@@ -10,27 +10,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::plugins::default_plugins_dir;
+use exporter_runtime::default_plugins_dir;
 
-/// A value that must never be printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use exporter_store::Secret;
 
 /// Everything the service needs to run.
 #[derive(Debug, Clone)]
@@ -79,6 +61,14 @@ pub struct Config {
     /// How long shutdown waits for running exports before handing them back
     /// to the queue.
     pub shutdown_timeout: Duration,
+    /// How often a worker tells the queue it is alive. A worker that misses
+    /// three (killed, or frozen by a GC pause or a VM migration) loses its
+    /// jobs to the other workers.
+    pub worker_heartbeat: Duration,
+    /// A run that reads no row and writes no byte for this long is stopped
+    /// and retried (a dead letter after the last attempt), so a lock or a
+    /// hung connection cannot hold its organization's slot forever.
+    pub stall_timeout: Duration,
     /// How often each process looks for plugin activations made elsewhere.
     pub registry_poll_interval: Duration,
     /// The watched directory: a `.wasm` dropped here is installed and, if it
@@ -88,6 +78,17 @@ pub struct Config {
     pub plugin_check_rows: usize,
     /// The conformance kit's per-call deadline at install time.
     pub plugin_check_call_timeout: Duration,
+    /// Wall time one install-time validation may take in all; past it the
+    /// validating process is killed and the plugin refused. An install
+    /// request is answered within it.
+    pub plugin_check_timeout: Duration,
+    /// Resident memory (MiB) the validating process may use; past it it is
+    /// killed and the plugin refused.
+    pub plugin_check_memory_mib: u64,
+    /// The program validations run in (`<it> plugin check --install ...`).
+    /// `None`: this executable. Tests that host the service in-process
+    /// point it at the `exporter` binary.
+    pub plugin_validator: Option<PathBuf>,
     /// Crashed exports in a row before a version is rolled back.
     pub plugin_trap_threshold: u32,
     /// Run the conformance kit on newly built built-ins after start-up.
@@ -130,10 +131,15 @@ impl Default for Config {
             sync_export_max_rows: 100_000,
             sweep_interval: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
+            worker_heartbeat: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(300),
             registry_poll_interval: Duration::from_millis(250),
             plugins_inbox: None,
             plugin_check_rows: 1_000_000,
             plugin_check_call_timeout: Duration::from_secs(10),
+            plugin_check_timeout: Duration::from_secs(300),
+            plugin_check_memory_mib: 2048,
+            plugin_validator: None,
             plugin_trap_threshold: 3,
             check_builtins: true,
             callback_allowed_hosts: Vec::new(),
@@ -170,10 +176,14 @@ struct Layer {
     sync_export_max_rows: Option<u64>,
     sweep_interval: Option<String>,
     shutdown_timeout: Option<String>,
+    worker_heartbeat: Option<String>,
+    stall_timeout: Option<String>,
     registry_poll_interval: Option<String>,
     plugins_inbox: Option<PathBuf>,
     plugin_check_rows: Option<usize>,
     plugin_check_call_timeout: Option<String>,
+    plugin_check_timeout: Option<String>,
+    plugin_check_memory_mib: Option<u64>,
     plugin_trap_threshold: Option<u32>,
     check_builtins: Option<bool>,
     callback_allowed_hosts: Option<HostList>,
@@ -214,6 +224,7 @@ const TYPED_KEYS: &[&str] = &[
     "max_attempts",
     "sync_export_max_rows",
     "plugin_check_rows",
+    "plugin_check_memory_mib",
     "plugin_trap_threshold",
     "check_builtins",
     "callback_allow_private",
@@ -267,10 +278,14 @@ impl Config {
             sync_export_max_rows,
             sweep_interval,
             shutdown_timeout,
+            worker_heartbeat,
+            stall_timeout,
             registry_poll_interval,
             plugins_inbox,
             plugin_check_rows,
             plugin_check_call_timeout,
+            plugin_check_timeout,
+            plugin_check_memory_mib,
             plugin_trap_threshold,
             check_builtins,
             callback_allowed_hosts,
@@ -296,7 +311,7 @@ impl Config {
             self.public_url = public_url.filter(|u| !u.is_empty());
         }
         if let Some(secret) = jwt_secret.filter(|s| !s.is_empty()) {
-            self.jwt_secret = Some(Secret(secret));
+            self.jwt_secret = Some(Secret::new(secret));
         }
         if jwt_public_key_file.is_some() {
             self.jwt_public_key_file = jwt_public_key_file;
@@ -319,6 +334,12 @@ impl Config {
             shutdown_timeout,
         )?;
         set_duration(
+            &mut self.worker_heartbeat,
+            "worker_heartbeat",
+            worker_heartbeat,
+        )?;
+        set_duration(&mut self.stall_timeout, "stall_timeout", stall_timeout)?;
+        set_duration(
             &mut self.registry_poll_interval,
             "registry_poll_interval",
             registry_poll_interval,
@@ -332,6 +353,12 @@ impl Config {
             "plugin_check_call_timeout",
             plugin_check_call_timeout,
         )?;
+        set_duration(
+            &mut self.plugin_check_timeout,
+            "plugin_check_timeout",
+            plugin_check_timeout,
+        )?;
+        set(&mut self.plugin_check_memory_mib, plugin_check_memory_mib);
         set(&mut self.plugin_trap_threshold, plugin_trap_threshold);
         set(&mut self.check_builtins, check_builtins);
         if let Some(hosts) = callback_allowed_hosts {
@@ -358,8 +385,8 @@ impl Config {
     }
 
     /// Where callbacks may go.
-    pub fn callback_policy(&self) -> crate::callbacks::TargetPolicy {
-        crate::callbacks::TargetPolicy {
+    pub fn callback_policy(&self) -> exporter_jobs::callbacks::TargetPolicy {
+        exporter_jobs::callbacks::TargetPolicy {
             allowed_hosts: self.callback_allowed_hosts.clone(),
             allow_private: self.callback_allow_private,
         }
@@ -397,6 +424,14 @@ impl Config {
         anyhow::ensure!(
             !self.registry_poll_interval.is_zero(),
             "registry_poll_interval must be positive"
+        );
+        anyhow::ensure!(
+            self.worker_heartbeat >= Duration::from_secs(1),
+            "worker_heartbeat must be at least 1s (the queue counts whole seconds)"
+        );
+        anyhow::ensure!(
+            !self.stall_timeout.is_zero(),
+            "stall_timeout must be positive"
         );
         anyhow::ensure!(
             self.callback_max_attempts >= 1,
@@ -552,5 +587,21 @@ mod tests {
         );
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("h").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_duration_text_is_parsed_or_refused_never_panicked_on(text in "\\PC*|[0-9]{0,25}[a-zé ]{0,3}") {
+            let _ = parse_duration(&text);
+        }
+
+        #[test]
+        fn durations_round_trip(n: u32, unit in proptest::sample::select(vec![("ms", 0u64), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)])) {
+            let expected = match unit.1 {
+                0 => Duration::from_millis(u64::from(n)),
+                factor => Duration::from_secs(u64::from(n) * factor),
+            };
+            proptest::prop_assert_eq!(parse_duration(&format!("{n}{}", unit.0)).unwrap(), expected);
+        }
     }
 }

@@ -2,47 +2,47 @@
 //! output format is a sandboxed WebAssembly component.
 //!
 //! # Layout
-//! - [`plugins`]: the formatter plugin runtime (wasmtime, sandbox, limits).
-//! - [`batch`]: builds the columnar row batches plugins receive.
-//! - [`rows`]: reads rows from NDJSON or CSV files (the CLI's input) and
-//!   infers their schema.
-//! - [`conformance`]: the conformance kit that certifies a plugin.
-//! - [`db`]: the application database (SQLite or PostgreSQL) and migrations.
-//! - [`source`]: the datasets, their tenant-scoped streaming queries, and
-//!   the demo data.
-//! - [`pipeline`]: one export end to end (query -> plugin -> sink).
-//! - [`parts`]: exports written as several files plus a manifest, and
-//!   where a retried one continues.
-//! - [`config`]: layered service configuration.
-//! - [`auth`]: bearer tokens and roles.
-//! - [`blob`]: the blob store (object_store), uploads and signed links.
-//! - [`formats`]: the formatter versions in use, by format name.
-//! - [`registry`]: the plugin registry: install, validate, activate, hot
-//!   swap, automatic rollback.
-//! - [`jobs`]: the export job lifecycle: records, queue, worker, retention.
-//! - [`api`]: the REST API.
-//! - [`metrics`]: Prometheus metrics.
-//! - [`service`]: everything assembled and started.
-//! - [`cli`]: the `exporter` command line.
-//! - [`telemetry`]: tracing set-up.
+//! This crate is the product: the `exporter` binary (its command line and
+//! the service assembled from the crates below) and the one library the
+//! tests, benchmarks and embedders use. The work is done in the crates
+//! under `host/crates/`, bottom to top (each imports only crates above it
+//! in this list; `docs/architecture.md` draws the graph):
+//! - `exporter-runtime` ([`plugins`], [`batch`]): the formatter plugin
+//!   runtime (wasmtime, sandbox limits, cache) and the batches plugins read.
+//! - `exporter-kit` ([`conformance`]): the conformance kit.
+//! - `exporter-store` ([`db`], [`blob`]): database and migrations, blob
+//!   store, uploads, signed links.
+//! - `exporter-auth` ([`auth`]): tokens, users, roles, who sees which job.
+//! - `exporter-metrics` ([`metrics`]): Prometheus metrics.
+//! - `exporter-source` ([`source`], [`rows`]): datasets and their queries,
+//!   demo data, NDJSON/CSV files.
+//! - `exporter-export` ([`driver`], [`parts`], [`compress`]): the export
+//!   driver, from rows to a published file or parts.
+//! - `exporter-registry` ([`registry`], [`formats`]): the plugin registry.
+//! - `exporter-jobs` ([`jobs`], [`callbacks`]): the job lifecycle.
+//! - `exporter-api` ([`api`]): the REST API.
+//!
+//! Here: [`config`] (layered configuration), [`service`] (everything
+//! assembled and started), [`cli`], [`telemetry`]. Nothing below imports
+//! this crate.
 
-pub mod api;
-pub mod auth;
-pub mod batch;
-pub mod blob;
-pub mod callbacks;
 pub mod cli;
 pub mod config;
-pub mod conformance;
-pub mod db;
-pub mod formats;
-pub mod jobs;
-pub mod metrics;
-pub mod parts;
-pub mod pipeline;
-pub mod plugins;
-pub mod registry;
-pub mod rows;
 pub mod service;
-pub mod source;
 pub mod telemetry;
+
+pub use exporter_api as api;
+pub use exporter_auth as auth;
+pub use exporter_export as export;
+pub use exporter_export::{compress, driver, parts, progress};
+pub use exporter_jobs as jobs;
+pub use exporter_jobs::callbacks;
+pub use exporter_kit as conformance;
+pub use exporter_metrics as metrics;
+pub use exporter_registry as registry;
+pub use exporter_registry::formats;
+pub use exporter_runtime as plugins;
+pub use exporter_runtime::batch;
+pub use exporter_source as source;
+pub use exporter_source::rows;
+pub use exporter_store::{blob, db};

@@ -8,20 +8,24 @@ use anyhow::Context as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{AppState, Shared, router};
-use crate::auth::{TokenKeys, load_or_create_secret};
-use crate::blob::{BlobStore, LinkSigner};
-use crate::callbacks::{CallbackSettings, run_dispatcher};
 use crate::config::{Config, Secret};
-use crate::db::Database;
-use crate::formats::FormatRegistry;
-use crate::jobs::runner::RunnerSettings;
-use crate::jobs::sweeper::run_sweeper;
-use crate::jobs::worker::{WorkerSettings, run_worker};
-use crate::jobs::{ExportQueue, JobRepo, JobRunner, RunningJobs};
-use crate::metrics::Metrics;
-use crate::plugins::{PluginEngine, RuntimeConfig};
-use crate::registry::{PluginRegistry, RegistrySettings, ValidationSettings, run_inbox, run_sync};
+use exporter_api::{ApiSettings, AppState, Shared, router};
+use exporter_auth::{TokenKeys, load_or_create_secret};
+use exporter_jobs::dispatcher::{CallbackSettings, Deliveries, run_dispatcher};
+use exporter_jobs::links::JobLinks;
+use exporter_jobs::retry::RetryPolicy;
+use exporter_jobs::runner::RunnerSettings;
+use exporter_jobs::sweeper::run_sweeper;
+use exporter_jobs::worker::{WorkerSettings, run_worker};
+use exporter_jobs::{ExportQueue, JobRepo, JobRunner, RunningJobs};
+use exporter_metrics::Metrics;
+use exporter_registry::formats::FormatRegistry;
+use exporter_registry::{
+    PluginRegistry, RegistrySettings, ValidationSettings, run_inbox, run_sync,
+};
+use exporter_runtime::{PluginEngine, RuntimeConfig};
+use exporter_store::blob::{BlobStore, LinkSigner};
+use exporter_store::db::Database;
 
 /// Exports the API may stream directly at once, beyond the worker's.
 const DIRECT_EXPORTS: u32 = 8;
@@ -38,6 +42,8 @@ pub struct RunningService {
     pub public_url: String,
     pub state: AppState,
     shutdown: CancellationToken,
+    /// How long running exports may take to finish once stopping.
+    shutdown_timeout: std::time::Duration,
     server: JoinHandle<std::io::Result<()>>,
     worker: Option<JoinHandle<anyhow::Result<()>>>,
     sweeper: JoinHandle<()>,
@@ -87,8 +93,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         .to_owned();
     let repo = JobRepo::new(db.clone());
     let running = RunningJobs::default();
+    let job_links = JobLinks {
+        blobs: blobs.clone(),
+        signer: links.clone(),
+        public_url: public_url.clone(),
+        ttl: config.link_ttl,
+    };
     let state = AppState::new(Shared {
-        config: config.clone(),
+        settings: ApiSettings {
+            max_attempts: config.max_attempts,
+            callback_policy: config.callback_policy(),
+            sync_export_max_rows: config.sync_export_max_rows,
+        },
         db: db.clone(),
         repo: repo.clone(),
         queue: queue.clone(),
@@ -97,6 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         registry: registry.clone(),
         keys,
         links,
+        job_links: job_links.clone(),
         metrics: metrics.clone(),
         running: running.clone(),
         public_url: public_url.clone(),
@@ -106,7 +123,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     let server = {
         let app = match config.serve_api {
             true => router(state.clone()),
-            false => crate::api::operations_router(state.clone()),
+            false => exporter_api::operations_router(state.clone()),
         };
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -126,9 +143,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             running,
             settings: RunnerSettings {
                 retention: config.retention,
-                retry_base: config.retry_base,
-                retry_max: config.retry_max,
+                retry: RetryPolicy {
+                    max_attempts: config.max_attempts,
+                    base: config.retry_base,
+                    max: config.retry_max,
+                },
                 organization_concurrency: config.organization_concurrency,
+                stall_timeout: config.stall_timeout,
                 ..RunnerSettings::default()
             },
         });
@@ -136,6 +157,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             concurrency: config.worker_concurrency,
             poll_interval: config.poll_interval,
             shutdown_timeout: config.shutdown_timeout,
+            heartbeat: config.worker_heartbeat,
         };
         let stop = shutdown.clone();
         tokio::spawn(run_worker(queue, wakeups, runner, settings, async move {
@@ -144,9 +166,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     });
     let callbacks = CallbackSettings {
         policy: config.callback_policy(),
-        max_attempts: config.callback_max_attempts,
-        retry_base: config.callback_retry_base,
-        retry_max: config.callback_retry_max,
+        retry: RetryPolicy {
+            max_attempts: config.callback_max_attempts,
+            base: config.callback_retry_base,
+            max: config.callback_retry_max,
+        },
         timeout: config.callback_timeout,
         poll_interval: CALLBACK_POLL,
     };
@@ -163,8 +187,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     // files. So callbacks go out from API processes, or from any process
     // told where the API is.
     if config.serve_api || config.public_url.is_some() {
+        let deliveries = Deliveries {
+            db: db.clone(),
+            repo: repo.clone(),
+            links: job_links,
+        };
         background.push(tokio::spawn(run_dispatcher(
-            state.clone(),
+            deliveries,
             callbacks,
             shutdown.clone(),
         )));
@@ -175,13 +204,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         config.sweep_interval,
         shutdown.clone(),
     ));
-    tracing::info!(%local_addr, database = %crate::db::redact(&config.database_url), blobs = %blobs.url(),
+    tracing::info!(%local_addr, database = %exporter_store::db::redact(&config.database_url), blobs = %blobs.url(),
         worker = config.run_worker, "exporter started");
     Ok(RunningService {
         local_addr,
         public_url,
         state,
         shutdown,
+        shutdown_timeout: config.shutdown_timeout,
         server,
         worker,
         sweeper,
@@ -232,6 +262,9 @@ pub fn registry_settings(config: &Config) -> RegistrySettings {
         validation: ValidationSettings {
             check_rows: config.plugin_check_rows,
             call_timeout: config.plugin_check_call_timeout,
+            budget: config.plugin_check_timeout,
+            max_process_bytes: config.plugin_check_memory_mib << 20,
+            validator: config.plugin_validator.clone(),
             ..ValidationSettings::default()
         },
         poll_interval: config.registry_poll_interval,
@@ -246,8 +279,8 @@ impl RunningService {
     /// shutdown timeout) and waits for everything to stop.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        let drain_by = tokio::time::Instant::now() + self.state.config.shutdown_timeout;
-        let timeout = self.state.config.shutdown_timeout + std::time::Duration::from_secs(5);
+        let drain_by = tokio::time::Instant::now() + self.shutdown_timeout;
+        let timeout = self.shutdown_timeout + std::time::Duration::from_secs(5);
         let server = tokio::time::timeout(timeout, self.server).await;
         if let Some(worker) = self.worker {
             match worker.await {

@@ -3,14 +3,12 @@
 //! as block blobs, download through the API, and through a signed link (a
 //! SAS URL that object_store's signer makes) with no token at all.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Client, command, listening, run, sha256_hex};
+use exporter_tests::process::{Client, command, ended, listening, run, sha256_hex};
 use hmac::{Hmac, Mac as _};
 use serde_json::json;
 use sha2::Sha256;
@@ -119,11 +117,7 @@ async fn exports_upload_to_azure_and_download_through_signed_links() {
     let id = client
         .create(json!({"dataType": "sessions", "format": "csv"}))
         .await;
-    let job = client
-        .wait(&id, Duration::from_secs(60), |job| {
-            job["status"] != "Pending" && job["status"] != "Processing"
-        })
-        .await;
+    let job = client.wait(&id, Duration::from_secs(60), ended).await;
     assert_eq!(job["status"], "Completed", "{job}");
     let sha256 = job["file"]["sha256"].as_str().unwrap();
     let size = job["file"]["size"].as_u64().unwrap();

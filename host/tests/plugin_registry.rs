@@ -3,13 +3,12 @@
 //! serve` processes on one database both switching within a second of an
 //! activation.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{command, run, serve, stop, target_dir};
+use exporter_tests::process::{self, command, run, serve, stop};
+use exporter_tests::target_dir;
 
 fn test_plugin(name: &str) -> PathBuf {
     let path = target_dir()
@@ -240,4 +239,109 @@ fn two_services_on_one_database_switch_within_a_second() {
     }
     stop(first);
     stop(second);
+}
+
+/// Escape 4 against a real `exporter serve`: installing a plugin that
+/// writes 1 GiB per export is refused with 422 and its report, the
+/// server's resident memory (read from `/proc/<pid>/status` while it
+/// validates) stays bounded, and an export of another format completes
+/// meanwhile.
+#[test]
+fn a_flooding_plugin_is_refused_by_a_real_server_that_stays_small_and_keeps_exporting() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (server, url, _) = serve(dir);
+    let pid = server.id();
+    let token = succeeds(run(cli(dir).args([
+        "token",
+        "--user",
+        "super@exporter.test",
+        "--ttl",
+        "10m",
+    ])))
+    .trim()
+    .to_owned();
+    let rss = |key: &str| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    };
+    let before = rss("VmRSS:");
+    // Sampled every 10 ms while the server validates and exports.
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                if let Some(kib) = status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    peak = peak.max(kib * 1024);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let (response, job) = runtime.block_on(async {
+        let install = client
+            .put(format!("{url}/api/admin/formatters/kit-hostile"))
+            .bearer_auth(&token)
+            .body(std::fs::read(test_plugin("kit-hostile-flood")).unwrap())
+            .send();
+        let watch = async {
+            let exporter = process::Client {
+                http: client.clone(),
+                url: url.clone(),
+                token: token.clone(),
+            };
+            let id = exporter
+                .create(serde_json::json!({"dataType": "users", "format": "csv"}))
+                .await;
+            exporter
+                .wait(&id, Duration::from_secs(60), process::ended)
+                .await
+        };
+        let (response, job) = tokio::join!(install, watch);
+        (response.unwrap(), job)
+    });
+    let took = started.elapsed();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    let status = response.status();
+    let body: serde_json::Value = runtime.block_on(response.json()).unwrap();
+    assert_eq!(status, 422, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("its output exceeded the limit of 67108864 bytes"),
+        "{detail}"
+    );
+    assert_eq!(job["status"], "Completed", "{job}");
+    println!(
+        "refused in {:.1} s; server RSS {} MiB before, at most {} MiB while validating",
+        took.as_secs_f64(),
+        before >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak < before + (256 << 20),
+        "the server grew from {} to {} MiB",
+        before >> 20,
+        peak >> 20
+    );
+    stop(server);
 }

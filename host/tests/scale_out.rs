@@ -3,23 +3,20 @@
 //! runs exactly once; workers killed with SIGKILL mid-export lose nothing;
 //! neither do connections to the database cut mid-run.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{Client, command, listening, run, sha256_hex};
+use exporter_tests::databases::ScratchPostgres;
+use exporter_tests::process::{Client, command, ended, listening, run, sha256_hex};
 use serde_json::json;
-use sqlx::Executor as _;
 
 const SECRET: &str = "scale-out-test-secret";
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A scratch PostgreSQL database, a shared blob directory, and the
-/// processes started on them (killed, and the database dropped, on drop).
+/// processes started on them (killed, then the database dropped, on drop).
 struct Cluster {
-    name: String,
+    db: ScratchPostgres,
     /// What the processes connect to: the database, or a proxy to it.
     url: String,
     dir: tempfile::TempDir,
@@ -29,25 +26,10 @@ struct Cluster {
 impl Cluster {
     /// Migrated and seeded with `rows` demo sessions.
     async fn new(rows: u64) -> Self {
-        let name = format!(
-            "exporter_scale_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-        );
-        let admin = sqlx::PgPool::connect(ADMIN_URL)
-            .await
-            .expect("PostgreSQL is running (scripts/test.sh starts it)");
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
-        admin.close().await;
+        let db = ScratchPostgres::create().await;
         let cluster = Self {
-            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
-            name,
+            url: db.url.clone(),
+            db,
             dir: tempfile::tempdir().unwrap(),
             children: Vec::new(),
         };
@@ -133,30 +115,12 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// The processes go first; the database (`ScratchPostgres`) after.
     fn drop(&mut self) {
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let name = self.name.clone();
-        // A fresh runtime on another thread: Drop may run inside one.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    if let Ok(admin) = sqlx::PgPool::connect(ADMIN_URL).await {
-                        let _ = admin
-                            .execute(sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            )))
-                            .await;
-                        admin.close().await;
-                    }
-                })
-        })
-        .join();
     }
 }
 
@@ -189,11 +153,7 @@ async fn drain(workers: usize, jobs: usize) {
         ids.push(client.create(body).await);
     }
     for id in &ids {
-        let job = client
-            .wait(id, Duration::from_secs(120), |job| {
-                job["status"] != "Pending" && job["status"] != "Processing"
-            })
-            .await;
+        let job = client.wait(id, Duration::from_secs(120), ended).await;
         assert_eq!(job["status"], "Completed", "{job}");
         assert_eq!(job["attempts"], 1, "ran once: {job}");
         let bytes = client.download(id).await;
@@ -236,7 +196,10 @@ async fn three_workers_drain_one_queue_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_killed_mid_export_lose_nothing() {
-    let mut cluster = Cluster::new(60_000).await;
+    // Enough rows that the PDF takes seconds: at ~180k rows/s, 60,000 rows
+    // were written whole between two polls of the test (a progress report
+    // comes every 500 ms), and the kill found a finished file.
+    let mut cluster = Cluster::new(250_000).await;
     let (url, _) = cluster.start("api");
     let client = Client {
         http: reqwest::Client::new(),
@@ -270,11 +233,7 @@ async fn workers_killed_mid_export_lose_nothing() {
     }
 
     cluster.start("worker");
-    let job = client
-        .wait(&id, Duration::from_secs(90), |job| {
-            job["status"] != "Processing" && job["status"] != "Pending"
-        })
-        .await;
+    let job = client.wait(&id, Duration::from_secs(90), ended).await;
     assert_eq!(job["status"], "Completed", "{job}");
     assert_eq!(job["attempts"], 3, "{job}");
     let bytes = client.download(&id).await;
@@ -365,11 +324,7 @@ async fn a_killed_workers_export_in_parts_resumes_after_its_last_part() {
 
     // The next worker takes the job over when the dead one's lease runs out.
     cluster.start("worker");
-    let job = client
-        .wait(&id, Duration::from_secs(90), |job| {
-            job["status"] != "Processing" && job["status"] != "Pending"
-        })
-        .await;
+    let job = client.wait(&id, Duration::from_secs(90), ended).await;
     assert_eq!(job["status"], "Completed", "{job}");
     assert_eq!(job["attempts"], 2, "{job}");
 
@@ -496,7 +451,7 @@ async fn jobs_survive_the_database_going_away() {
     let mut cluster = Cluster::new(60_000).await;
     cluster.url = format!(
         "postgres://postgres@127.0.0.1:{}/{}",
-        proxy.port, cluster.name
+        proxy.port, cluster.db.name
     );
     let (url, _) = cluster.start("serve");
     let client = Client {
@@ -570,11 +525,7 @@ async fn jobs_survive_the_database_going_away() {
         .create(json!({"dataType": "sessions", "format": "csv"}))
         .await;
     for id in [&running, &after] {
-        let job = client
-            .wait(id, Duration::from_secs(120), |job| {
-                job["status"] != "Pending" && job["status"] != "Processing"
-            })
-            .await;
+        let job = client.wait(id, Duration::from_secs(120), ended).await;
         assert_eq!(job["status"], "Completed", "{job}");
         if id == &running {
             // Its rows stopped coming mid-export: that attempt failed (with
@@ -585,4 +536,221 @@ async fn jobs_survive_the_database_going_away() {
         let bytes = client.download(id).await;
         assert_eq!(sha256_hex(&bytes), job["file"]["sha256"]);
     }
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to a process.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// The pid of the worker process whose queue worker holds job `id`'s task
+/// (apalis names our workers `exporter-<pid>-...`).
+async fn holder(cluster: &Cluster, id: &str) -> Option<u32> {
+    let locks: Vec<(Option<String>,)> = cluster
+        .sql(&format!(
+            "SELECT lock_by FROM apalis.jobs WHERE id = '{id}'"
+        ))
+        .await;
+    let name = locks.into_iter().next()?.0?;
+    name.strip_prefix("exporter-")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A worker frozen (SIGSTOP) past its lease mid-export, then thawed
+/// (SIGCONT) after the other worker took the job over, again and again:
+/// the thawed run finds out at its next write that it lost the job, and
+/// gives up without touching the new run's upload. Every job completes
+/// once, with the file its completing run wrote: the stored object is
+/// exactly the recorded size and sha256, and downloads in full.
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_frozen_past_their_lease_never_publish_a_file_that_is_not_recorded() {
+    // Enough analytics events for a PDF of seconds, so the freeze can come
+    // midway.
+    let mut cluster = Cluster::new(250_000).await;
+    let (url, _) = cluster.start("api");
+    // A short lease (three missed 1 s heartbeats), so a freeze of a few
+    // seconds loses it.
+    let env = [
+        ("EXPORTER_WORKER_CONCURRENCY", "1"),
+        ("EXPORTER_WORKER_HEARTBEAT", "1s"),
+    ];
+    let workers = [
+        cluster.start_with("worker", &env).1,
+        cluster.start_with("worker", &env).1,
+    ];
+    let pids: Vec<u32> = workers.iter().map(|&w| cluster.children[w].id()).collect();
+    let client = Client {
+        http: reqwest::Client::new(),
+        url,
+        token: cluster.token("admin@acme.test"),
+    };
+
+    let mut ids = Vec::new();
+    for round in 0..3 {
+        let id = client
+            .create(json!({"dataType": "analytics", "format": "pdf"}))
+            .await;
+        // Frozen halfway, so once thawed it would finish before the run
+        // that took over.
+        let half = |job: &serde_json::Value| {
+            let rows = job["progress"]["rowsWritten"].as_u64().unwrap_or(0);
+            let total = job["progress"]["totalRows"].as_u64().unwrap_or(u64::MAX);
+            rows >= total / 3
+        };
+        let running = client
+            .wait(&id, Duration::from_secs(90), |job| {
+                job["status"] == "Processing" && half(job)
+            })
+            .await;
+        let attempt = running["attempts"].as_u64().unwrap();
+        let frozen = holder(&cluster, &id).await.expect("a worker holds the job");
+        assert!(pids.contains(&frozen), "{frozen} is one of {pids:?}");
+        signal(frozen, "STOP");
+        // The other worker takes the job over once the lease runs out, and
+        // gets going; the frozen run, further ahead, is then thawed.
+        let taken = client
+            .wait(&id, Duration::from_secs(60), |job| {
+                job["attempts"].as_u64().unwrap() > attempt
+                    && job["progress"]["rowsWritten"].as_u64().unwrap_or(0) > 0
+            })
+            .await;
+        assert_eq!(taken["status"], "Processing", "round {round}: {taken}");
+        signal(frozen, "CONT");
+        ids.push(id);
+    }
+
+    for id in &ids {
+        let job = client.wait(id, Duration::from_secs(120), ended).await;
+        assert_eq!(job["status"], "Completed", "{job}");
+        assert!(job["attempts"].as_u64().unwrap() >= 2, "{job}");
+        let size = job["file"]["size"].as_u64().unwrap();
+        let response = client
+            .http
+            .get(format!("{}/api/export-jobs/{id}/download", client.url))
+            .bearer_auth(&client.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.content_length(), Some(size), "{job}");
+        let bytes = response
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("the download stopped short of {size} bytes: {e}; {job}"));
+        assert_eq!(bytes.len() as u64, size, "{job}");
+        assert_eq!(sha256_hex(&bytes), job["file"]["sha256"], "{job}");
+        assert!(
+            bytes.starts_with(b"%PDF-") && bytes.ends_with(b"%%EOF\n"),
+            "a whole PDF: {job}"
+        );
+    }
+}
+
+/// A job queued with a day no engine holds (as an earlier version accepted
+/// it, before the API refused it with 422; the host's date arithmetic then
+/// panicked and the job stayed Processing forever) ends: Failed, saying
+/// which day is out of range, and its organization's slot is freed for the
+/// next export. How a panic ends a run is tested in `jobs::runner`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_queued_with_a_day_no_engine_holds_ends_and_frees_its_organization() {
+    let mut cluster = Cluster::new(2_000).await;
+    let one_at_a_time = [("EXPORTER_ORGANIZATION_CONCURRENCY", "1")];
+    let (url, _) = cluster.start_with("api", &one_at_a_time);
+    let client = Client {
+        http: reqwest::Client::new(),
+        url,
+        token: cluster.token("admin@acme.test"),
+    };
+    let id = client
+        .create(json!({"dataType": "sessions", "format": "csv"}))
+        .await;
+    // Queued before any worker runs, then given the range the API now
+    // refuses: the run is what is tested, not the API.
+    let pool = sqlx::PgPool::connect(&cluster.url).await.unwrap();
+    sqlx::query(
+        "UPDATE export_jobs SET request = '{\"dataType\":\"sessions\",\"format\":\"csv\",\"dateRange\":{\"to\":\"9999-12-31\"}}' WHERE id = $1",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    cluster.start_with("worker", &one_at_a_time);
+
+    let job = client.wait(&id, Duration::from_secs(60), ended).await;
+    // Failed at once (a request's fault is not retried), saying why.
+    assert_eq!(job["status"], "Failed", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("9999-12-31") && error.contains("outside the supported range"),
+        "{job}"
+    );
+    let next = client
+        .create(json!({"dataType": "users", "format": "csv"}))
+        .await;
+    let done = client.wait(&next, Duration::from_secs(60), ended).await;
+    assert_eq!(done["status"], "Completed", "{done}");
+}
+
+/// A run that makes no progress (the table it reads is locked by another
+/// session) is stopped after `stall_timeout`, retried, and dead-lettered
+/// with an error that says so; its organization's slot is freed while the
+/// lock is still held, so the organization's next export completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_run_is_stopped_and_frees_its_organization() {
+    let mut cluster = Cluster::new(2_000).await;
+    let settings = [
+        ("EXPORTER_ORGANIZATION_CONCURRENCY", "1"),
+        ("EXPORTER_MAX_ATTEMPTS", "2"),
+        ("EXPORTER_RETRY_BASE", "1s"),
+        ("EXPORTER_STALL_TIMEOUT", "2s"),
+    ];
+    let (url, _) = cluster.start_with("api", &settings);
+    cluster.start_with("worker", &settings);
+    let client = Client {
+        http: reqwest::Client::new(),
+        url,
+        token: cluster.token("admin@acme.test"),
+    };
+
+    let pool = sqlx::PgPool::connect(&cluster.url).await.unwrap();
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let id = client
+        .create(json!({"dataType": "sessions", "format": "csv"}))
+        .await;
+    let job = client.wait(&id, Duration::from_secs(60), ended).await;
+    assert_eq!(job["status"], "Failed", "{job}");
+    assert_eq!(job["attempts"], 2, "stalled, retried, stalled: {job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("made no progress for 2s") && error.contains("gave up after 2 attempts"),
+        "{job}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "two stalls of 2 s each: {:?}",
+        started.elapsed()
+    );
+
+    // The lock is still held: the slot was freed by the stall, not by it.
+    let next = client
+        .create(json!({"dataType": "users", "format": "csv"}))
+        .await;
+    let done = client.wait(&next, Duration::from_secs(60), ended).await;
+    assert_eq!(done["status"], "Completed", "{done}");
+    lock.rollback().await.unwrap();
+    pool.close().await;
 }

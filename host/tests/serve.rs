@@ -2,9 +2,7 @@
 //! runs them: real processes, the embedded defaults in a temporary
 //! directory, a graceful stop on SIGTERM.
 
-mod common;
-
-use common::{command, run, serve, stop};
+use exporter_tests::process::{command, run, serve, stop};
 
 #[test]
 fn serve_token_and_export_work_together() {

@@ -1,6 +1,8 @@
-//! Shared helpers for the integration tests: where the built plugins are,
-//! an engine to run them, exports into memory, and the independent Python
-//! reader.
+//! The one test-support library, for the in-process tests (`tests/tests`)
+//! and the real-process tests (`host/tests`): where the built plugins and
+//! the `exporter` binary are, an engine to run them, exports into memory,
+//! the independent Python reader, scratch databases ([`databases`]), the
+//! service in-process ([`service`]) and as real processes ([`process`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,6 +52,11 @@ pub fn exporter_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
         .get_or_init(|| {
+            // A binary set aside (several checkouts may share one target
+            // directory, each rebuilding target/<profile>/exporter).
+            if let Some(binary) = std::env::var_os("TEST_EXPORTER_BINARY") {
+                return PathBuf::from(binary);
+            }
             // Test binaries run as target/<profile>/deps/<name>-<hash>.
             let exe = std::env::current_exe().expect("the test knows its path");
             let profile_dir = exe
@@ -265,6 +272,7 @@ pub fn assert_conformant(name: &str) {
     );
 }
 
+pub mod process;
 pub mod service;
 
 /// A database of each engine for a test, created fresh and dropped after.
@@ -397,4 +405,108 @@ pub mod databases {
             }
         }
     }
+}
+
+/// A process's memory high-water mark (`VmHWM` in `/proc/<pid>/status`),
+/// in bytes; `None` once it has gone.
+pub fn peak_rss(pid: u32) -> Option<u64> {
+    proc_status_bytes(pid, "VmHWM:")
+}
+
+/// A process's resident memory now (`VmRSS`), in bytes.
+pub fn resident(pid: u32) -> Option<u64> {
+    proc_status_bytes(pid, "VmRSS:")
+}
+
+fn proc_status_bytes(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Runs `command` to the end, watching its memory; returns its output, its
+/// peak resident memory in bytes and how long it ran.
+pub fn run_measured(command: &mut Command) -> (std::process::Output, u64, std::time::Duration) {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let started = std::time::Instant::now();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let pid = child.id();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let mut peak = 0;
+    let status = loop {
+        if let Some(hwm) = peak_rss(pid) {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let output = std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    (output, peak, started.elapsed())
+}
+
+/// Samples a process's resident memory every 10 ms on a thread until
+/// stopped; [`RssSampler::stop`] returns the highest sample, in bytes.
+/// Unlike `VmHWM` it covers only the window sampled.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(resident(pid).unwrap_or(0));
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            peak
+        });
+        Self { stop, thread }
+    }
+
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// One text column, `name`: the schema the sandbox tests feed hostile guests.
+pub fn text_schema() -> Vec<Column> {
+    vec![Column {
+        name: "name".into(),
+        kind: exporter::plugins::ColumnType::Text,
+    }]
+}
+
+/// `n` rows for [`text_schema`]: `row 0`, `row 1`, ...
+pub fn text_rows(n: usize) -> Vec<Vec<Value>> {
+    (0..n)
+        .map(|i| vec![Value::Text(format!("row {i}"))])
+        .collect()
 }

@@ -62,6 +62,9 @@ impl TestService {
             // xlsx.rs, pdf.rs); every service re-checking them would only
             // compete with the test for the CPU.
             check_builtins: false,
+            // Validation re-executes the service's binary; here that is the
+            // test harness, so point it at the real one.
+            plugin_validator: Some(crate::exporter_binary()),
             ..Config::default()
         };
         adjust(&mut config);

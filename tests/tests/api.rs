@@ -1248,3 +1248,524 @@ async fn an_organization_runs_no_more_exports_than_its_cap() {
     assert_eq!(job["status"], "Completed", "{job}");
     service.stop().await;
 }
+
+fn problem_type(body: &Value) -> &str {
+    body["type"].as_str().unwrap()
+}
+
+/// Issue 15, finding 4: a timestamp with a non-ASCII byte or an offset past
+/// 23:59 is a 400, not a panic.
+#[tokio::test]
+async fn timestamps_with_non_ascii_bytes_or_impossible_offsets_are_400_not_500() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    // Timestamps: a non-ASCII byte inside one, an offset past 23:59.
+    for created_from in [
+        "2026-01-01T00:00:0%C3%A9000Z",
+        "2026-01-01T00:00:00%2B99:99",
+        "2026-01-01T00:00:00%2B24:00",
+    ] {
+        let body = problem(
+            service
+                .get(
+                    &admin,
+                    &format!("/api/export-jobs?createdFrom={created_from}"),
+                )
+                .send()
+                .await
+                .unwrap(),
+            400,
+        )
+        .await;
+        assert_eq!(problem_type(&body), "urn:exporter:problem:invalid-query");
+        assert!(body["detail"].as_str().unwrap().contains("createdFrom"));
+    }
+    let offset = service
+        .get(
+            &admin,
+            "/api/export-jobs?createdFrom=2026-01-01T00:00:00%2B23:59",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(offset.status(), 200, "the largest offset RFC 3339 allows");
+    service.stop().await;
+}
+
+/// Issue 15, findings 3 and 4: days outside what every engine and the
+/// host's arithmetic hold are a 422 naming the field at create (on
+/// PostgreSQL they were a 500 panic, or a job stuck in Processing).
+#[tokio::test]
+async fn days_outside_what_every_engine_holds_are_422_at_create() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    // Days outside what every engine holds: refused at create, named.
+    for (range, field, value) in [
+        (json!({"to": "9999-12-31"}), "dateRange.to", "9999-12-31"),
+        (
+            json!({"from": "0000-01-01"}),
+            "dateRange.from",
+            "0000-01-01",
+        ),
+    ] {
+        let response = service
+            .post(&admin, "/api/export-jobs")
+            .json(&json!({"dataType": "sessions", "format": "csv", "dateRange": range}))
+            .send()
+            .await
+            .unwrap();
+        let body = problem(response, 422).await;
+        assert_eq!(problem_type(&body), "urn:exporter:problem:invalid-request");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(field)
+                && detail.contains(value)
+                && detail.contains("0001-01-01 to 9998-12-31"),
+            "{detail}"
+        );
+    }
+    // The edges themselves export.
+    let edges = service
+        .create(
+            &admin,
+            json!({"dataType": "sessions", "format": "csv",
+                "dateRange": {"from": "0001-01-01", "to": "9998-12-31"}}),
+        )
+        .await;
+    let edges = service.wait(&admin, edges["id"].as_str().unwrap()).await;
+    assert_eq!(edges["status"], "Completed", "{edges}");
+    for path in [
+        "/api/dataexport/users?format=csv&to=9999-12-31",
+        "/api/dataexport/users?format=csv&from=0000-01-01",
+        "/api/admindashboard/export?format=csv&to=9999-12-31",
+        "/api/admindashboard/export?format=csv&from=0000-01-01",
+    ] {
+        let body = problem(service.get(&admin, path).send().await.unwrap(), 422).await;
+        assert_eq!(
+            problem_type(&body),
+            "urn:exporter:problem:invalid-request",
+            "{path}"
+        );
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("0001-01-01 to 9998-12-31"),
+            "{path}: {detail}"
+        );
+    }
+    let edges = service
+        .get(
+            &admin,
+            "/api/dataexport/users?format=csv&from=0001-01-01&to=9998-12-31",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edges.status(), 200);
+    service.stop().await;
+}
+
+/// Issue 15, finding 4: a NUL in any text input is a 422 naming the field,
+/// never a job retried as a database failure or a 503.
+#[tokio::test]
+async fn nul_in_any_text_input_is_422_naming_the_field() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    // NUL in any text input: 422 naming the field, before any database.
+    let cases = [
+        (json!({"filters": {"userId": "a\u{0}b"}}), "filters.userId"),
+        (json!({"columns": ["id", "started_at\u{0}"]}), "columns[1]"),
+        (
+            json!({"options": {"delimiter": "\u{0}"}}),
+            "options.delimiter",
+        ),
+        (
+            json!({"callbackUrl": "https://hooks.example.com/\u{0}"}),
+            "callbackUrl",
+        ),
+    ];
+    for (extra, field) in cases {
+        let mut body = json!({"dataType": "sessions", "format": "csv"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let response = service
+            .post(&admin, "/api/export-jobs")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let problem = problem(response, 422).await;
+        assert_eq!(
+            problem_type(&problem),
+            "urn:exporter:problem:invalid-text",
+            "{body}"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with(field) && detail.contains("NUL"),
+            "{body}: {detail}"
+        );
+    }
+    for (path, field) in [
+        ("/api/dataexport/sessions?format=csv&userId=a%00b", "userId"),
+        (
+            "/api/dataexport/sessions?format=csv&columns=id%00",
+            "columns",
+        ),
+        ("/api/export-jobs?dataType=sessions%00", "dataType"),
+        ("/api/export-jobs/01J%00", "id"),
+    ] {
+        let problem = problem(service.get(&admin, path).send().await.unwrap(), 422).await;
+        assert_eq!(
+            problem_type(&problem),
+            "urn:exporter:problem:invalid-text",
+            "{path}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with(field),
+            "{path}: {problem}"
+        );
+    }
+
+    let list = service.get_json(&admin, "/api/export-jobs").await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        0,
+        "nothing was queued"
+    );
+    service.stop().await;
+}
+
+/// Issue 15, finding 4: a correctly signed token naming nobody the service
+/// knows is a 401, an unknown organization a 404; neither is a 503 to retry.
+#[tokio::test]
+async fn unknown_token_subjects_are_401_and_unknown_organizations_404() {
+    let service = TestService::start().await;
+    let superadmin = service.token(SUPER).await;
+    // A correctly signed token naming nobody the service knows: 401.
+    let keys = exporter::auth::TokenKeys::from_secret(&Secret::new(SECRET));
+    let db = exporter::service::open_database(&service.config)
+        .await
+        .unwrap();
+    let acme_admin = exporter::auth::find_user(&db, ADMIN).await.unwrap();
+    db.close().await;
+    let admin = service.token(ADMIN).await;
+    let job = service.create(&admin, january("users", "csv")).await;
+    let job_path = format!("/api/export-jobs/{}", job["id"].as_str().unwrap());
+    for (user_id, organization_id) in [
+        (
+            "no-such-user".to_owned(),
+            acme_admin.organization_id.clone(),
+        ),
+        (
+            acme_admin.user_id.clone(),
+            "no-such-organization".to_owned(),
+        ),
+        ("a\u{0}b".to_owned(), acme_admin.organization_id.clone()),
+    ] {
+        let token = keys
+            .issue(
+                &exporter::auth::Caller {
+                    user_id,
+                    organization_id,
+                    role: exporter::auth::Role::Admin,
+                },
+                None,
+                std::time::Duration::from_secs(60),
+            )
+            .unwrap();
+        let response = service
+            .post(&token, "/api/export-jobs")
+            .json(&january("users", "csv"))
+            .send()
+            .await
+            .unwrap();
+        let challenge = response.headers().get("www-authenticate").cloned();
+        let body = problem(response, 401).await;
+        assert_eq!(problem_type(&body), "urn:exporter:problem:unauthorized");
+        assert_eq!(challenge.unwrap(), "Bearer");
+        // Polling checks the token's user in the statement that reads the
+        // job: refused alike whether the job exists or not.
+        for path in [
+            job_path.as_str(),
+            "/api/export-jobs/01JD0000000000000000000000",
+        ] {
+            let response = service.get(&token, path).send().await.unwrap();
+            let body = problem(response, 401).await;
+            assert_eq!(
+                problem_type(&body),
+                "urn:exporter:problem:unauthorized",
+                "{path}"
+            );
+        }
+    }
+    let body = problem(
+        service
+            .get(
+                &superadmin,
+                "/api/callback-secret?organizationId=does-not-exist",
+            )
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    assert_eq!(problem_type(&body), "urn:exporter:problem:not-found");
+    assert!(body["detail"].as_str().unwrap().contains("does-not-exist"));
+    let rotate = service
+        .post(
+            &superadmin,
+            "/api/callback-secret/rotate?organizationId=does-not-exist",
+        )
+        .send()
+        .await
+        .unwrap();
+    problem(rotate, 404).await;
+    service.stop().await;
+}
+
+/// Issue 15, finding 4: a blob store that refuses writes makes the service
+/// unready, and the 503 names it.
+#[tokio::test]
+async fn readiness_fails_while_the_blob_store_is_read_only() {
+    let service = TestService::start().await;
+    let ready = || service.client.get(format!("{}/readyz", service.url)).send();
+    assert_eq!(ready().await.unwrap().status(), 200);
+    let read_only = ReadOnly::mount(&service.blobs_dir);
+    // Root ignores permissions: check the directory really refuses writes.
+    assert!(std::fs::write(service.blobs_dir.join("probe"), b"x").is_err());
+    // Past the cached answer.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let body = problem(ready().await.unwrap(), 503).await;
+    assert_eq!(body["type"], "urn:exporter:problem:unavailable");
+    assert_eq!(body["dependency"], "blobStore");
+    drop(read_only);
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(ready().await.unwrap().status(), 200, "ready again");
+    service.stop().await;
+}
+
+/// A read-only bind mount of a directory over itself, undone on drop:
+/// writes fail even for root, which file modes do not stop.
+struct ReadOnly(std::path::PathBuf);
+
+impl ReadOnly {
+    fn mount(dir: &std::path::Path) -> Self {
+        let run = |args: &[&str]| {
+            let status = std::process::Command::new("mount")
+                .args(args)
+                .status()
+                .expect("running mount");
+            assert!(
+                status.success(),
+                "mount {args:?} failed: the test needs CAP_SYS_ADMIN"
+            );
+        };
+        let path = dir.to_str().unwrap();
+        run(&["--bind", path, path]);
+        let guard = ReadOnly(dir.to_path_buf());
+        run(&["-o", "remount,bind,ro", path]);
+        guard
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Whatever a client puts in a query parameter, a path segment or a body
+/// member that the API parses (dates, timestamps, cursors, limits, ids,
+/// part numbers, columns, filters), the answer is 2xx or a 4xx problem,
+/// never a 5xx and never a panic. Inputs are drawn by proptest from a fixed
+/// seed: arbitrary Unicode, and near-misses of the formats the API reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn arbitrary_input_anywhere_is_answered_without_a_server_error() {
+    use proptest::strategy::{Strategy as _, ValueTree as _};
+    use proptest::test_runner::TestRunner;
+
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let superadmin = service.token(SUPER).await;
+    let inputs = proptest::prop_oneof![
+        proptest::arbitrary::any::<String>(),
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]{0,15}([+-][0-9:]{0,6}|Z)?)?",
+        // Real days of any year, the first and last included.
+        "(0000|0001|9998|9999|[0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])",
+        // A timestamp with one character anything at all, or any offset.
+        "2026-01-01T00:\\PC{2}:00\\.000Z",
+        "2026-01-01T00:00:0\\PC000Z",
+        "2026-01-01T00:00:00[+-][0-9]{2}:[0-9]{2}",
+        "-?[0-9]{1,25}",
+        "[0-9A-Z]{20,30}",
+        "[a-z_,]{0,30}",
+        "\\PC{0,3}[\\x00-\\x1f\\x7f\\u{80}-\\u{10ffff}]\\PC{0,3}",
+    ];
+    let mut runner = TestRunner::deterministic();
+    let encode = |text: &str| -> String { text.bytes().map(|b| format!("%{b:02X}")).collect() };
+    for _ in 0..150 {
+        let value = inputs.new_tree(&mut runner).unwrap().current();
+        let v = encode(&value);
+        let gets = [
+            format!("/api/export-jobs?cursor={v}"),
+            format!("/api/export-jobs?limit={v}"),
+            format!("/api/export-jobs?createdFrom={v}"),
+            format!("/api/export-jobs?createdTo={v}"),
+            format!("/api/export-jobs?status={v}&dataType={v}&format={v}"),
+            format!("/api/export-jobs?organizationId={v}"),
+            format!("/api/export-jobs/{v}"),
+            format!("/api/export-jobs/{v}/manifest"),
+            format!("/api/export-jobs/{v}/parts/{v}"),
+            format!("/api/export-jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/parts/{v}"),
+            format!("/api/files/{v}?expires={v}&signature={v}"),
+            format!("/api/dataexport/{v}?format=csv"),
+            format!("/api/dataexport/users?format=csv&from={v}"),
+            format!("/api/dataexport/users?format=csv&to={v}&columns={v}"),
+            format!("/api/dataexport/sessions?format={v}&userId={v}"),
+            format!("/api/admindashboard/export?format=csv&from={v}&to={v}"),
+            format!("/api/callback-secret?organizationId={v}"),
+        ];
+        for path in gets {
+            for token in [&admin, &superadmin] {
+                let response = service.get(token, &path).send().await.unwrap();
+                assert_answered(response, &format!("GET {path} ({value:?})")).await;
+            }
+        }
+        let bodies = [
+            json!({"dataType": "users", "format": "csv", "dateRange": {"from": value}}),
+            json!({"dataType": "users", "format": "csv", "dateRange": {"from": "2026-01-01", "to": value}}),
+            json!({"dataType": "sessions", "format": "csv", "filters": {"userId": value}}),
+            json!({"dataType": "users", "format": "csv", "columns": [value]}),
+            json!({"dataType": value, "format": value}),
+            json!({"dataType": "users", "format": "csv", "filters": {"organizationId": value}}),
+            json!({"dataType": "users", "format": "csv", "callbackUrl": value}),
+        ];
+        for body in bodies {
+            let response = service
+                .post(&superadmin, "/api/export-jobs")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_answered(response, &format!("POST {body}")).await;
+        }
+    }
+    service.stop().await;
+}
+
+/// A 2xx, or a 4xx whose body is a problem document.
+async fn assert_answered(response: reqwest::Response, what: &str) {
+    let status = response.status().as_u16();
+    assert!(status < 500, "{what}: {status}");
+    if status >= 400 {
+        let media = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(media, "application/problem+json", "{what}: {status}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["type"].is_string(), "{what}: {body}");
+    }
+}
+
+/// Every answer carries a request id (the caller's, when it is a plain
+/// token; a fresh one otherwise), and every problem quotes it, so a user's
+/// report of an error finds its log lines.
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_problems_quote_it() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let id_of = |response: &reqwest::Response| {
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // Generated: a ULID, different for each request.
+    let first = service
+        .client
+        .get(format!("{}/healthz", service.url))
+        .send()
+        .await
+        .unwrap();
+    let second = service
+        .client
+        .get(format!("{}/healthz", service.url))
+        .send()
+        .await
+        .unwrap();
+    let (first, second) = (id_of(&first), id_of(&second));
+    assert_eq!(first.len(), 26, "{first}");
+    assert!(first.parse::<ulid::Ulid>().is_ok(), "{first}");
+    assert_ne!(first, second);
+
+    // The caller's own id comes back, in the header and in the problem.
+    let response = service
+        .get(&admin, "/api/export-jobs/01JD0000000000000000000000")
+        .header("x-request-id", "trace-4bf92f35:span/00f067aa")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id_of(&response), "trace-4bf92f35:span/00f067aa");
+    let body = problem(response, 404).await;
+    assert_eq!(body["requestId"], "trace-4bf92f35:span/00f067aa");
+
+    // Problems from every layer quote it: the bearer check, an unknown
+    // route, a refused body.
+    let unauthorized = service
+        .client
+        .get(format!("{}/api/export-jobs", service.url))
+        .send()
+        .await
+        .unwrap();
+    let no_route = service
+        .get(&admin, "/api/nothing-here")
+        .send()
+        .await
+        .unwrap();
+    let bad_body = service
+        .post(&admin, "/api/export-jobs")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    for (response, status) in [(unauthorized, 401), (no_route, 404), (bad_body, 400)] {
+        let id = id_of(&response);
+        let body = problem(response, status).await;
+        assert_eq!(body["requestId"], id.as_str(), "{body}");
+    }
+
+    // An id that could forge a log line or break a JSON string is replaced.
+    for hostile in ["two words", "a\"b", &"x".repeat(129)] {
+        let response = service
+            .get(&admin, "/api/export-jobs/01JD0000000000000000000000")
+            .header("x-request-id", hostile)
+            .send()
+            .await
+            .unwrap();
+        let id = id_of(&response);
+        assert_ne!(id, hostile);
+        assert!(id.parse::<ulid::Ulid>().is_ok(), "{id}");
+        let body = problem(response, 404).await;
+        assert_eq!(body["requestId"], id.as_str());
+    }
+    // A success carries the id too, and no problem member.
+    let created = service
+        .post(&admin, "/api/export-jobs")
+        .header("x-request-id", "create-1")
+        .json(&january("users", "csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 202);
+    assert_eq!(id_of(&created), "create-1");
+    let body: Value = created.json().await.unwrap();
+    assert!(body.get("requestId").is_none(), "{body}");
+    service.stop().await;
+}

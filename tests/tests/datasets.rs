@@ -3,7 +3,7 @@
 //! Python. SQLite and PostgreSQL must produce byte-identical files.
 
 use exporter::batch::time::parse_date;
-use exporter::pipeline::{ExportError, run_export};
+use exporter::export::{Export, ExportError};
 use exporter::source::demo::{self, Seeded};
 use exporter::source::{DataType, ExportQuery, QueryError};
 use exporter_tests::databases::TestDatabase;
@@ -40,16 +40,16 @@ fn january(data_type: DataType, columns: &[&str]) -> ExportQuery {
 
 async fn export(db: &TestDatabase, query: &ExportQuery, format: &str) -> (Vec<u8>, u64) {
     let sink = MemorySink::default();
-    let stats = run_export(
-        &db.db,
+    let stats = Export {
+        db: &db.db,
         query,
-        &load(format),
-        vec![],
-        context(),
-        Box::new(sink.clone()),
-        100,
-        None,
-    )
+        formatter: &load(format),
+        options: vec![],
+        context: context(),
+        batch_rows: 100,
+        progress: None,
+    }
+    .to_sink(Box::new(sink.clone()))
     .await
     .unwrap();
     (sink.take(), stats.rows)
@@ -157,16 +157,16 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
     // A bad column is the client's error, before anything runs.
     let mut bad = january(DataType::Sessions, &["id", "password"]);
     bad.user_id = None;
-    match run_export(
-        &db.db,
-        &bad,
-        &load("csv"),
-        vec![],
-        context(),
-        Box::new(MemorySink::default()),
-        100,
-        None,
-    )
+    match (Export {
+        db: &db.db,
+        query: &bad,
+        formatter: &load("csv"),
+        options: vec![],
+        context: context(),
+        batch_rows: 100,
+        progress: None,
+    })
+    .to_sink(Box::new(MemorySink::default()))
     .await
     {
         Err(ExportError::Query(QueryError::UnknownColumn { column, .. })) => {
@@ -368,4 +368,69 @@ async fn a_postgres_export_stopped_midway_leaves_the_pool_usable() {
         .unwrap();
     assert_eq!((sent, reader.await.unwrap()), (ROWS, ROWS));
     single.close().await;
+}
+
+/// Issue 15, finding 4: PostgreSQL's own errors, sorted by what they mean.
+/// Bad values (a NUL, a missing foreign key) are the request's and never
+/// retried; a connection the server ended is transient. Days past what the
+/// engines hold are a query error, not a panic in the date arithmetic.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_errors_are_sorted_by_what_they_mean() {
+    use exporter::batch::time::{FIRST_DAY, LAST_DAY};
+    use exporter::db::{DbFailure, classify};
+    use exporter::source::count_rows;
+
+    let db = TestDatabase::postgres().await;
+    seeded(&db).await;
+    let exporter::db::Database::Postgres(pool) = &db.db else {
+        unreachable!()
+    };
+    let nul = sqlx::query("SELECT $1::text")
+        .bind("a\0b")
+        .execute(pool)
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&nul), DbFailure::Request, "{nul}");
+    let orphan = sqlx::query(
+        "INSERT INTO users (id, organization_id, email, name, role, created_at) \
+         VALUES ('u', 'no-such-organization', 'u@x.test', 'U', 'Admin', now())",
+    )
+    .execute(pool)
+    .await
+    .unwrap_err();
+    assert_eq!(classify(&orphan), DbFailure::Request, "{orphan}");
+    let ended = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+        .execute(pool)
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&ended), DbFailure::Transient, "{ended}");
+    let typo = sqlx::query("SELEC 1").execute(pool).await.unwrap_err();
+    assert_eq!(classify(&typo), DbFailure::Internal, "{typo}");
+    let refused = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect("postgres://postgres@127.0.0.1:1/none")
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&refused), DbFailure::Transient, "{refused}");
+
+    // A filter PostgreSQL cannot store fails the query for good.
+    let mut query = january(DataType::Sessions, &["id"]);
+    query.user_id = Some("a\0b".into());
+    let error = count_rows(&db.db, &query).await.unwrap_err();
+    assert!(!error.is_transient(), "{error}");
+
+    // The widest range exports; one day more is refused, not a panic.
+    let mut query = january(DataType::Sessions, &["id"]);
+    query.organization_id = None;
+    (query.from, query.to) = (Some(FIRST_DAY), Some(LAST_DAY));
+    assert_eq!(count_rows(&db.db, &query).await.unwrap(), ROWS);
+    let (_, rows) = export(&db, &query, "csv").await;
+    assert_eq!(rows, ROWS);
+    for (from, to) in [(None, Some(LAST_DAY + 1)), (Some(FIRST_DAY - 1), None)] {
+        (query.from, query.to) = (from, to);
+        match count_rows(&db.db, &query).await {
+            Err(exporter::source::SourceError::Query(QueryError::OutOfRange { .. })) => {}
+            other => panic!("{from:?}..{to:?}: {other:?}"),
+        }
+    }
 }

@@ -469,3 +469,119 @@ async fn callback_urls_that_could_reach_inside_are_refused() {
     );
     service.stop().await;
 }
+
+#[tokio::test]
+async fn a_callback_is_signed_by_the_organization_whose_data_it_carries() {
+    let service = TestService::start_with(100, |config| {
+        config.callback_allow_private = true;
+    })
+    .await;
+    let superadmin = service.token("super@exporter.test").await;
+    let acme_admin = service.token(ADMIN).await;
+    let globex_admin = service.token("admin@globex.test").await;
+    let acme: Value = service.get_json(&acme_admin, "/api/callback-secret").await;
+    let globex: Value = service
+        .get_json(&globex_admin, "/api/callback-secret")
+        .await;
+    let receiver = Receiver::default();
+    let base = receiver.start().await;
+
+    // A SuperAdmin (of acme) exports globex's data: its payload, with links
+    // to globex's rows, is globex's to verify, not acme's.
+    let mut body = request("csv", None);
+    body["filters"] = json!({"organizationId": globex["organizationId"]});
+    body["callbackUrl"] = json!(format!("{base}/globex"));
+    let id = service.create(&superadmin, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    callback_settles(&service, &superadmin, &id, "Delivered").await;
+    let delivery = &receiver.received("/globex")[0];
+    let verify = |secret: &Value| {
+        exporter::callbacks::signing::verify(
+            secret["secret"].as_str().unwrap(),
+            &delivery.signature,
+            &delivery.body,
+            unix_now(),
+            300,
+        )
+    };
+    verify(&globex).expect("signed with globex's secret");
+    assert!(verify(&acme).is_err(), "not with acme's");
+
+    // An export of every organization has no one owner to sign for it.
+    let mut body = request("csv", None);
+    body["callbackUrl"] = json!(format!("{base}/all"));
+    let response = service
+        .post(&superadmin, "/api/export-jobs")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("filters.organizationId"),
+        "{problem}"
+    );
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn no_callback_goes_out_once_its_creator_may_no_longer_read_the_data() {
+    // No worker: the job stays Pending until it is cancelled.
+    let service = TestService::start_with(100, |config| {
+        config.callback_allow_private = true;
+        config.run_worker = false;
+    })
+    .await;
+    let manager = service.token("manager@acme.test").await;
+    let admin = service.token(ADMIN).await;
+    let receiver = Receiver::default();
+    let base = receiver.start().await;
+    let id = create_with_callback(&service, &manager, "csv", &format!("{base}/moved")).await;
+    // The manager moves to globex. Their acme token names a user acme no
+    // longer has, so it is refused; acme's Admin cancels the job instead.
+    let db = exporter::service::open_database(&service.config)
+        .await
+        .unwrap();
+    let globex = exporter::auth::find_user(&db, "admin@globex.test")
+        .await
+        .unwrap()
+        .organization_id;
+    exporter::db::execute(
+        &db,
+        "UPDATE users SET organization_id = ? WHERE email = ?",
+        &[globex.as_str().into(), "manager@acme.test".into()],
+    )
+    .await
+    .unwrap();
+    db.close().await;
+    let refused = service
+        .get(&manager, &format!("/api/export-jobs/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let response = service
+        .delete(&admin, &format!("/api/export-jobs/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let job = callback_settles(&service, &admin, &id, "GaveUp").await;
+    let attempts = job["callback"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{job}");
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("may no longer read"),
+        "{job}"
+    );
+    assert!(receiver.received("/moved").is_empty());
+    service.stop().await;
+}

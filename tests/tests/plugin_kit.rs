@@ -11,9 +11,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use std::time::{Duration, Instant};
+
+use exporter::conformance::{self, CheckSettings};
+use exporter::plugins::PluginError;
 use exporter_tests::{
-    assert_plugin_check_passes, assert_success, exporter_binary, repo_root, target_dir,
-    test_plugin_path,
+    assert_plugin_check_passes, assert_success, exporter_binary, load, load_test_plugin, repo_root,
+    run_measured, target_dir, test_plugin_path,
 };
 
 #[test]
@@ -194,4 +198,171 @@ fn exporter(work: &Path) -> Command {
         .env("XDG_CACHE_HOME", work.join("cache"))
         .env("RUST_LOG", "warn");
     command
+}
+
+const MIB: u64 = 1 << 20;
+
+/// `exporter plugin check` of a kit-hostile variant as its own process:
+/// the report, the process's peak memory and how long it took.
+fn check_measured(variant: &str, args: &[&str]) -> (Output, u64, Duration) {
+    let work = tempfile::tempdir().unwrap();
+    let mut command = exporter(work.path());
+    command
+        .args(["plugin", "check"])
+        .arg(test_plugin_path(variant))
+        .args(["--large-rows", "20000"])
+        .args(args);
+    let measured = run_measured(&mut command);
+    println!(
+        "exporter plugin check {variant} {}: {} in {:.1} s, peak RSS {} MiB",
+        args.join(" "),
+        measured.0.status,
+        measured.2.as_secs_f64(),
+        measured.1 / MIB
+    );
+    measured
+}
+
+/// Escape 4: a plugin writing 1 GiB per export (far under the 64 GiB
+/// output cap) made the kit hold every output: 16/16 passed at 2.1 GB.
+/// Now each case caps the output and nothing is held.
+#[test]
+fn a_plugin_that_writes_a_gigabyte_per_export_fails_the_kit_in_bounded_memory() {
+    let (output, peak, took) = check_measured("kit-hostile-flood", &["--json"]);
+    assert!(!output.status.success(), "the flood passed the kit");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let failed: Vec<&serde_json::Value> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert!(!failed.is_empty(), "{report:#}");
+    for case in &failed {
+        let detail = case["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("its output exceeded the limit of 67108864 bytes"),
+            "{detail}"
+        );
+    }
+    assert!(peak < 512 * MIB, "the kit took {} MiB", peak / MIB);
+    assert!(took < Duration::from_secs(120), "the kit took {took:?}");
+}
+
+/// Escape 5: `info()` is bounded and checked in linear time, refused in
+/// one line naming the bound, before any case runs.
+#[test]
+fn oversized_self_descriptions_are_refused_at_once_naming_the_bound() {
+    for (variant, reason) in [
+        (
+            "kit-hostile-options",
+            "it declares 100000 options; at most 256 are allowed",
+        ),
+        (
+            "kit-hostile-description",
+            "the format's description is 10000032 bytes long; at most 1024 are allowed",
+        ),
+    ] {
+        let (output, peak, took) = check_measured(variant, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(reason),
+            "{variant}: {stderr}"
+        );
+        assert!(took < Duration::from_secs(20), "{variant} took {took:?}");
+        assert!(peak < 512 * MIB, "{variant} took {} MiB", peak / MIB);
+
+        let started = Instant::now();
+        match load_test_plugin(variant) {
+            Err(PluginError::InvalidInfo { reason: why, .. }) => {
+                assert_eq!(why, reason)
+            }
+            Err(other) => panic!("{variant}: {other}"),
+            Ok(_) => panic!("{variant} loaded"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
+
+/// Escape 8: a plugin that behaves only under the kit's old fixed context
+/// (title and generated-at) is caught, because the context now varies from
+/// run to run; the seed in the report repeats a run exactly.
+#[test]
+fn a_plugin_that_behaves_only_under_test_is_caught_and_the_seed_repeats_the_run() {
+    let settings = CheckSettings {
+        // Enough rows that the SDK's output buffer streams before finish.
+        large_rows: 20_000,
+        stop_at_first_failure: true,
+        limits: exporter::plugins::SandboxLimits {
+            call_timeout: Duration::from_secs(1),
+            ..CheckSettings::default().limits
+        },
+        ..CheckSettings::default()
+    };
+    // The control: the same plugin without the test detection passes.
+    let plain = conformance::run(&load_test_plugin("kit-hostile").unwrap(), &settings, |_| {});
+    assert!(plain.passed(), "{:#?}", plain.cases);
+
+    let aware = load_test_plugin("kit-hostile-test-aware").unwrap();
+    let report = conformance::run(&aware, &settings, |_| {});
+    let failed = report
+        .cases
+        .iter()
+        .find(|c| !c.passed)
+        .expect("it was caught");
+    assert!(failed.detail.contains("time limit"), "{failed:?}");
+
+    // Two runs differ; the same seed gives the same run.
+    let again = conformance::run(&aware, &settings, |_| {});
+    assert_ne!(report.seed, again.seed);
+    let seeded = CheckSettings {
+        seed: Some(report.seed),
+        ..settings.clone()
+    };
+    let repeated = conformance::run(&aware, &seeded, |_| {});
+    assert_eq!(repeated.seed, report.seed);
+    let details = |r: &conformance::Report| {
+        r.cases
+            .iter()
+            .map(|c| (c.name.clone(), c.passed, c.detail.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(details(&repeated), details(&report));
+}
+
+/// The kit on a flooding plugin and a normal export on the same engine at
+/// the same time, then another export: the flood disturbs neither, and
+/// this process stays small.
+#[test]
+fn a_normal_export_runs_during_and_after_a_hostile_check_on_the_same_engine() {
+    let settings = CheckSettings {
+        large_rows: 20_000,
+        ..CheckSettings::default()
+    };
+    let flood = load_test_plugin("kit-hostile-flood").unwrap();
+    let checking = std::thread::spawn(move || conformance::run(&flood, &settings, |_| {}));
+    let csv = load("csv");
+    let columns = exporter::conformance::fixtures::all_types();
+    let rows = exporter::conformance::fixtures::generated(5_000).collect::<Vec<_>>();
+    let export = || {
+        let (bytes, stats) = exporter_tests::export(&csv, &columns, &[], &rows, None).unwrap();
+        assert!(bytes.starts_with(b"flag,count,"));
+        assert_eq!(stats.rows, 5_000);
+    };
+    let mut exports = 0;
+    while !checking.is_finished() || exports == 0 {
+        export();
+        exports += 1;
+    }
+    let report = checking.join().unwrap();
+    assert!(!report.passed());
+    export();
+    let peak = exporter_tests::peak_rss(std::process::id()).unwrap();
+    println!(
+        "{exports} CSV exports during the check; peak RSS {} MiB",
+        peak / MIB
+    );
+    assert!(peak < 768 * MIB, "peak RSS {} MiB", peak / MIB);
 }

@@ -638,6 +638,7 @@ async fn two_registries_on_postgres_switch_within_a_second() {
         check_builtins: false,
         validation: exporter::registry::ValidationSettings {
             check_rows: 20_000,
+            validator: Some(exporter_tests::exporter_binary()),
             ..Default::default()
         },
         ..RegistrySettings::default()
@@ -716,4 +717,208 @@ async fn two_registries_on_postgres_switch_within_a_second() {
     stop.cancel();
     let _ = sync_a.await;
     let _ = sync_b.await;
+}
+
+/// Escapes 4, 5 and 8 through the API: each kit-hostile variant is refused
+/// with 422 and its report within the validation budget, while validation
+/// runs in a child process: this process (which hosts the service) stays
+/// small and exports of other formats keep completing meanwhile.
+#[tokio::test]
+async fn kit_hostile_plugins_are_refused_while_the_service_stays_small_and_exports_move() {
+    let service = TestService::start_with(300, |config| {
+        quick_checks(config);
+        config.plugin_check_call_timeout = Duration::from_secs(1);
+        config.plugin_check_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let superadmin = service.token(SUPER).await;
+    let admin = service.token(ADMIN).await;
+    let pid = std::process::id();
+    let before = exporter_tests::resident(pid).unwrap();
+    let sampler = exporter_tests::RssSampler::start(pid);
+
+    let cases = [
+        (
+            "kit-hostile-flood",
+            "its output exceeded the limit of 67108864 bytes",
+        ),
+        (
+            "kit-hostile-options",
+            "it declares 100000 options; at most 256 are allowed",
+        ),
+        (
+            "kit-hostile-description",
+            "the format's description is 10000032 bytes long; at most 1024 are allowed",
+        ),
+        ("kit-hostile-test-aware", "time limit"),
+    ];
+    for (file, reason) in cases {
+        let started = Instant::now();
+        let installing = install(&service, &superadmin, "kit-hostile", file, "");
+        // A CSV export created and finished while the plugin is validated.
+        let exporting = async {
+            let created = service
+                .create(&admin, json!({"dataType": "users", "format": "csv"}))
+                .await;
+            let job = service.wait(&admin, created["id"].as_str().unwrap()).await;
+            (job, started.elapsed())
+        };
+        let ((status, body), (job, exported_after)) = tokio::join!(installing, exporting);
+        let took = started.elapsed();
+        assert_eq!(status, 422, "{file}: {body}");
+        assert_eq!(body["type"], "urn:exporter:problem:plugin-refused");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(reason), "{file}: {detail}");
+        assert_eq!(body["report"]["passed"], false);
+        assert!(
+            took < Duration::from_secs(60),
+            "{file}: refused after {took:?}"
+        );
+        assert_eq!(job["status"], "Completed", "{file}: {job}");
+        let now = exporter_tests::resident(pid).unwrap();
+        println!(
+            "{file}: 422 in {:.1} s; a CSV export completed after {:.1} s; service RSS {} -> {} MiB",
+            took.as_secs_f64(),
+            exported_after.as_secs_f64(),
+            before >> 20,
+            now >> 20
+        );
+    }
+    let peak = sampler.stop();
+    println!(
+        "service RSS {} MiB before, {} MiB at most while validating",
+        before >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak < before + (256 << 20),
+        "the service grew from {} to {} MiB while validating",
+        before >> 20,
+        peak >> 20
+    );
+    service.stop().await;
+}
+
+/// Validation that outlives its budget, or outgrows its memory limit, is
+/// killed and the plugin refused saying which, within the budget.
+#[tokio::test]
+async fn validation_is_killed_past_its_budget_or_memory_limit() {
+    let service = TestService::start_with(300, |config| {
+        quick_checks(config);
+        // Long enough that only the budget can stop the spinning variant.
+        config.plugin_check_call_timeout = Duration::from_secs(60);
+        config.plugin_check_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let superadmin = service.token(SUPER).await;
+    let started = Instant::now();
+    let (status, body) = install(
+        &service,
+        &superadmin,
+        "kit-hostile",
+        "kit-hostile-test-aware",
+        "",
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(status, 422, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("validation did not finish within its budget of 3 s and was stopped"),
+        "{detail}"
+    );
+    assert!(took < Duration::from_secs(10), "refused after {took:?}");
+    service.stop().await;
+
+    let service = TestService::start_with(300, |config| {
+        quick_checks(config);
+        // Less than any validation needs: the child is killed as it grows.
+        config.plugin_check_memory_mib = 8;
+    })
+    .await;
+    let superadmin = service.token(SUPER).await;
+    let (status, body) = install(&service, &superadmin, "stamp", "stamp", "").await;
+    assert_eq!(status, 422, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("MiB of host memory, over its limit of 8 MiB, and was stopped"),
+        "{detail}"
+    );
+    service.stop().await;
+}
+
+/// Guests written straight against the WIT to break the host are answered
+/// through the API within the kit's budget, and the queue keeps moving
+/// meanwhile. One that writes after `finish`, or refuses with megabytes of
+/// terminal escapes, is refused with a short, clean report (and the listing
+/// stays small). One that sleeps in `info()` or in every call finds that
+/// its sleeps return at once (the sandbox has no real timers), so nothing
+/// hangs: it is judged on its output like any other plugin (and this one's
+/// output depends on batch sizes).
+#[tokio::test]
+async fn raw_hostile_plugins_are_answered_within_the_budget_and_exports_move() {
+    let service = TestService::start_with(300, |config| {
+        quick_checks(config);
+        config.plugin_check_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let superadmin = service.token(SUPER).await;
+    let admin = service.token(ADMIN).await;
+
+    // (file, a phrase of the refusal). The sleepers' sleeps return at once,
+    // so `info()` describes itself and what the kit refuses is their output:
+    // one `ok` line per batch differs between batch sizes, and a guest that
+    // sleeps instead of writing writes nothing.
+    let cases = [
+        ("raw-hostile-after-finish", "after finish"),
+        ("raw-hostile-huge-refusal", "refus"),
+        ("raw-hostile-sleep-info", "batch sizes"),
+        ("raw-hostile-sleep", "no output for a non-empty export"),
+    ];
+    for (file, phrase) in cases {
+        let started = Instant::now();
+        let installing = install(&service, &superadmin, "raw-hostile", file, "");
+        let exporting = async {
+            let created = service
+                .create(&admin, json!({"dataType": "users", "format": "csv"}))
+                .await;
+            service.wait(&admin, created["id"].as_str().unwrap()).await
+        };
+        let ((status, body), job) = tokio::join!(installing, exporting);
+        let took = started.elapsed();
+        assert_eq!(status, 422, "{file}: {body}");
+        let described = &body["report"]["steps"][2];
+        assert_eq!(described["name"], "describes itself", "{file}: {body}");
+        assert_eq!(described["passed"], true, "{file}: {body}");
+        assert!(
+            took < Duration::from_secs(60),
+            "{file}: answered after {took:?}"
+        );
+        assert_eq!(job["status"], "Completed", "{file}: {job}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(phrase), "{file}: {detail}");
+        assert!(!detail.contains("time limit"), "{file}: {detail}");
+        let text = body.to_string();
+        assert!(
+            text.len() < 64 << 10 && !text.contains('\u{1b}'),
+            "{file}: a {} byte report, escapes: {}",
+            text.len(),
+            text.contains('\u{1b}')
+        );
+    }
+    // Everything recorded about those versions stays small.
+    let listing = service
+        .get(&superadmin, "/api/admin/formatters")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listing.len() < 1 << 20 && !listing.contains('\u{1b}'),
+        "the listing is {} bytes",
+        listing.len()
+    );
+    service.stop().await;
 }

@@ -3,24 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use exporter::batch::Value;
-use exporter::plugins::{
-    Call, Column, ColumnType, PluginError, RefusalKind, SandboxLimits, TimeLimit,
+use exporter::plugins::{Call, PluginError, RefusalKind, SandboxLimits, TimeLimit};
+use exporter_tests::{
+    context, engine, export, load, load_test_plugin, test_plugin_path, text_rows, text_schema,
 };
-use exporter_tests::{context, engine, export, load, load_test_plugin, test_plugin_path};
-
-fn text_schema() -> Vec<Column> {
-    vec![Column {
-        name: "name".into(),
-        kind: ColumnType::Text,
-    }]
-}
-
-fn rows(n: usize) -> Vec<Vec<Value>> {
-    (0..n)
-        .map(|i| vec![Value::Text(format!("row {i}"))])
-        .collect()
-}
 
 fn tight_limits() -> SandboxLimits {
     SandboxLimits {
@@ -55,7 +41,7 @@ fn hostile_with(
         &plugin,
         &text_schema(),
         &[("mode", mode)],
-        &rows(3),
+        &text_rows(3),
         Some(limits),
     )
 }
@@ -63,7 +49,8 @@ fn hostile_with(
 /// After any failure, a normal CSV export on the same engine still works.
 fn assert_engine_healthy() {
     let csv = load("csv");
-    let (bytes, stats) = export(&csv, &text_schema(), &[], &rows(2), None).expect("csv export");
+    let (bytes, stats) =
+        export(&csv, &text_schema(), &[], &text_rows(2), None).expect("csv export");
     assert_eq!(stats.rows, 2);
     assert_eq!(bytes, b"name\r\nrow 0\r\nrow 1\r\n");
 }
@@ -125,7 +112,7 @@ fn the_per_export_deadline_covers_many_short_calls() {
         &plugin,
         &text_schema(),
         &[("mode", "loop")],
-        &rows(1),
+        &text_rows(1),
         Some(limits),
     )
     .unwrap_err()
@@ -260,7 +247,7 @@ fn a_failing_sink_is_the_hosts_fault_and_transient() {
         .start(&text_schema(), &[], &context(), Box::new(failing))
         .expect("open");
     let mut builder = exporter::batch::BatchBuilder::new(&text_schema(), 100_000);
-    for row in rows(100_000) {
+    for row in text_rows(100_000) {
         builder.push_row(&row).unwrap();
     }
     let error = run
@@ -283,7 +270,7 @@ fn an_oversized_chunk_is_invalid_output() {
         max_chunk_bytes: 1024,
         ..SandboxLimits::default()
     };
-    match export(&csv, &text_schema(), &[], &rows(10_000), Some(limits)).unwrap_err() {
+    match export(&csv, &text_schema(), &[], &text_rows(10_000), Some(limits)).unwrap_err() {
         PluginError::InvalidOutput { reason, .. } => assert!(reason.contains("1024"), "{reason}"),
         other => panic!("expected invalid output, got {other}"),
     }
@@ -317,7 +304,7 @@ fn a_crash_in_one_export_leaves_a_concurrent_export_untouched() {
     let csv = load("csv");
     let schema = text_schema();
     let good = std::thread::spawn(move || {
-        let rows = rows(50_000);
+        let rows = text_rows(50_000);
         export(&csv, &schema, &[], &rows, None).map(|(bytes, stats)| (bytes.len(), stats.rows))
     });
     for mode in ["panic", "memory-bomb", "flood"] {

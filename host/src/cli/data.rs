@@ -9,11 +9,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 
 use super::{cli_runtime_config, human_bytes, load_plugin, parse_option};
-use crate::batch::{DEFAULT_BATCH_ROWS, time};
-use crate::db::Database;
-use crate::pipeline::run_export;
-use crate::plugins::{ExportContext, WriteSink};
-use crate::source::{DataType, ExportQuery, demo, pg_copy};
+use exporter_export::Export;
+use exporter_runtime::batch::{DEFAULT_BATCH_ROWS, time};
+use exporter_runtime::{ExportContext, WriteSink};
+use exporter_source::{DataType, ExportQuery, demo, pg_copy};
+use exporter_store::db::Database;
 
 #[derive(Debug, clap::Args)]
 pub struct DatabaseArgs {
@@ -126,7 +126,13 @@ impl DatasetQueryArgs {
 }
 
 fn parse_day(text: &str) -> Result<i32, String> {
-    time::parse_date(text).ok_or_else(|| format!("{text:?} is not a date (YYYY-MM-DD)"))
+    time::parse_request_date(text).map_err(|e| match e {
+        time::DayError::NotADate => format!("{text:?} is not a date (YYYY-MM-DD)"),
+        time::DayError::OutOfRange => format!(
+            "{text:?} is outside the supported range {}; pick a day within it",
+            time::DAY_RANGE
+        ),
+    })
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -140,8 +146,11 @@ pub fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let db = args.database.open().await?;
         // The job queue's tables, from apalis's own migrations.
-        crate::jobs::ExportQueue::open(&db).await?;
-        println!("migrated {}", crate::db::redact(&args.database.url()?));
+        exporter_jobs::ExportQueue::open(&db).await?;
+        println!(
+            "migrated {}",
+            exporter_store::db::redact(&args.database.url()?)
+        );
         db.close().await;
         Ok(ExitCode::SUCCESS)
     })
@@ -168,12 +177,7 @@ pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
     match command {
         DatasetCommand::List => {
             let mut out = std::io::stdout().lock();
-            for data_type in [
-                DataType::Sessions,
-                DataType::Users,
-                DataType::Analytics,
-                DataType::Dashboard,
-            ] {
+            for data_type in DataType::ALL {
                 let dataset = data_type.dataset();
                 writeln!(
                     out,
@@ -187,7 +191,7 @@ pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
                         out,
                         "  {:<18} {:<10} {}",
                         column.name,
-                        crate::rows::schema::type_name(column.kind),
+                        exporter_source::rows::schema::type_name(column.kind),
                         column.description
                     )?;
                 }
@@ -231,16 +235,16 @@ fn dataset_export(args: DatasetExportArgs) -> anyhow::Result<ExitCode> {
             properties: vec![("dataType".into(), query.data_type.as_str().into())],
         };
         let started = Instant::now();
-        let stats = run_export(
-            &db,
-            &query,
-            &formatter,
-            args.options.clone(),
+        let stats = Export {
+            db: &db,
+            query: &query,
+            formatter: &formatter,
+            options: args.options.clone(),
             context,
-            Box::new(sink),
-            DEFAULT_BATCH_ROWS,
-            None,
-        )
+            batch_rows: DEFAULT_BATCH_ROWS,
+            progress: None,
+        }
+        .to_sink(Box::new(sink))
         .await?;
         temp.persist(&args.out)
             .with_context(|| format!("writing {}", args.out.display()))?;
@@ -274,4 +278,23 @@ async fn organization_id(db: &Database, slug: &str) -> anyhow::Result<String> {
         }
     };
     id.with_context(|| format!("no organization {slug:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_outside_what_every_engine_holds_are_refused_with_the_range() {
+        assert_eq!(parse_day("2026-01-31"), Ok(20_484));
+        for day in ["9999-12-31", "0000-01-01"] {
+            let message = parse_day(day).unwrap_err();
+            assert!(
+                message.contains(day) && message.contains("0001-01-01 to 9998-12-31"),
+                "{message}"
+            );
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+        assert!(parse_day("2026-02-30").unwrap_err().contains("not a date"));
+    }
 }

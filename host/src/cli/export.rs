@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::data::runtime;
 use super::{human_bytes, parse_option};
-use crate::blob::Compression;
+use exporter_export::compress::Compression;
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {

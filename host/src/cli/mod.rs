@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::plugins::{Formatter, PluginEngine, RuntimeConfig, default_plugins_dir};
+use exporter_runtime::{Formatter, PluginEngine, RuntimeConfig, default_plugins_dir};
 
 /// Exporter: asynchronous data exports whose formats are sandboxed
 /// WebAssembly plugins.
@@ -193,21 +193,7 @@ pub(crate) fn parse_option(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// "12.3 MB" style sizes for people.
-pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+pub(crate) use exporter_kit::human_bytes;
 
 #[cfg(test)]
 mod tests {

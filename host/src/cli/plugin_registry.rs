@@ -10,13 +10,13 @@ use anyhow::Context as _;
 use bytes::Bytes;
 
 use super::data::runtime;
-use crate::blob::BlobStore;
 use crate::config::Config;
-use crate::formats::FormatRegistry;
-use crate::metrics::Metrics;
-use crate::plugins::{PluginEngine, RuntimeConfig};
-use crate::registry::{Installer, PluginRegistry, RegistryError, Selector};
 use crate::service::{open_database, registry_settings};
+use exporter_metrics::Metrics;
+use exporter_registry::formats::FormatRegistry;
+use exporter_registry::{Installer, PluginRegistry, RegistryError, Selector};
+use exporter_runtime::{PluginEngine, RuntimeConfig};
+use exporter_store::blob::BlobStore;
 
 #[derive(Debug, clap::Args)]
 pub struct InstallArgs {

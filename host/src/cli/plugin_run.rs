@@ -9,9 +9,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 
 use super::{cli_runtime_config, human_bytes, load_plugin, parse_option};
-use crate::batch::{BatchBuilder, DEFAULT_BATCH_ROWS, time};
-use crate::plugins::{ExportContext, WriteSink};
-use crate::rows::{self, InputFormat, schema};
+use exporter_runtime::batch::{BatchBuilder, DEFAULT_BATCH_ROWS, time};
+use exporter_runtime::{ExportContext, WriteSink};
+use exporter_source::rows::{self, InputFormat, schema};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {

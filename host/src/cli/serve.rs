@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::data::runtime;
-use crate::auth::{Caller, Role, TokenKeys};
 use crate::config::{Config, parse_listen};
 use crate::service::{open_database, service_secret, start};
-use crate::source::demo;
+use exporter_auth::{Caller, Role, TokenKeys};
+use exporter_source::demo;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -83,7 +83,7 @@ pub fn run(args: ServeArgs, role: ProcessRole) -> anyhow::Result<ExitCode> {
 /// A token for the demo's Admin and the requests to paste.
 async fn print_demo_requests(config: &Config, url: &str) -> anyhow::Result<()> {
     let db = open_database(config).await?;
-    let caller = crate::auth::find_user(&db, "admin@acme.test").await?;
+    let caller = exporter_auth::find_user(&db, "admin@acme.test").await?;
     db.close().await;
     let keys = TokenKeys::from_secret(&service_secret(config)?);
     let token = keys.issue(

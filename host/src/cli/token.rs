@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::data::runtime;
-use crate::auth::{TokenKeys, find_user};
 use crate::config::{Config, parse_duration};
 use crate::service::{open_database, service_secret};
+use exporter_auth::{TokenKeys, find_user};
 
 #[derive(Debug, clap::Args)]
 pub struct TokenArgs {

@@ -1,0 +1,209 @@
+//! Extractors whose rejections are problem details, and the bearer-token
+//! authentication extractor.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::problem::Problem;
+use super::state::AppState;
+use exporter_auth::{Caller, TokenError};
+
+/// Refuses text no engine can store: PostgreSQL `text` cannot hold NUL
+/// (U+0000), and every other Unicode scalar value can be stored (invalid
+/// UTF-8 never gets this far: the extractors refuse it). Every text input
+/// (JSON bodies, query parameters, path segments) passes through here, so
+/// such a value is the client's 422, never a database failure.
+pub fn storable(field: &str, value: &str) -> Result<(), Problem> {
+    if value.contains('\0') {
+        return Err(Problem::unprocessable(
+            "invalid-text",
+            format!("{field} contains a NUL character (U+0000), which cannot be stored; remove it"),
+        ));
+    }
+    Ok(())
+}
+
+/// [`storable`] over every string and key of a JSON document; `path`
+/// names the member as the client wrote it (`filters.userId`, `columns[1]`).
+fn storable_json(path: &str, value: &serde_json::Value) -> Result<(), Problem> {
+    use serde_json::Value;
+    let member = |name: &str| match path {
+        "" => name.to_owned(),
+        _ => format!("{path}.{name}"),
+    };
+    match value {
+        Value::String(text) => storable(if path.is_empty() { "the body" } else { path }, text),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| storable_json(&format!("{path}[{i}]"), item)),
+        Value::Object(members) => members.iter().try_for_each(|(name, item)| {
+            storable("a member name", name)?;
+            storable_json(&member(name), item)
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+/// JSON in and out, with problem+json rejections; every string in the body
+/// is [`storable`].
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        let (parts, body) = request.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|e| Problem::new(e.status(), "bad-body", e.body_text()))?;
+        // axum's own extractor first, so its rejections stay as they were.
+        let request = Request::from_parts(parts, Body::from(bytes.clone()));
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        let document: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Problem::bad_request("malformed-json", e.to_string()))?;
+        storable_json("", &document)?;
+        Ok(AppJson(value))
+    }
+}
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Path parameters, with problem+json rejections; every segment is
+/// [`storable`].
+pub struct AppPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppPath<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
+            for (name, segment) in &raw {
+                storable(name, segment)?;
+            }
+        }
+        Ok(AppPath(value))
+    }
+}
+
+/// Query parameters, with problem+json rejections; every name and value is
+/// [`storable`].
+pub struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        for (name, text) in
+            url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+        {
+            storable("a query parameter name", &name)?;
+            storable(&name, &text)?;
+        }
+        Ok(AppQuery(value))
+    }
+}
+
+/// The authenticated caller (`Authorization: Bearer <JWT>`): a valid
+/// token naming a user of its organization.
+pub struct Auth(pub Caller);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let signed = SignedCaller::from_request_parts(parts, state).await?;
+        Ok(Auth(signed.confirm(state).await?))
+    }
+}
+
+/// A caller whose token is validly signed and unexpired, but not yet known
+/// to name a user of its organization. For the one handler that checks
+/// that in the same statement as its own read (polling a job, the hottest
+/// path); the caller is only reachable through [`SignedCaller::confirmed`]
+/// or [`SignedCaller::confirm`], so the check cannot be skipped.
+pub struct SignedCaller(Caller);
+
+impl SignedCaller {
+    pub fn user_id(&self) -> &str {
+        &self.0.user_id
+    }
+
+    pub fn organization_id(&self) -> &str {
+        &self.0.organization_id
+    }
+
+    /// The caller, given whether a statement found its user in its
+    /// organization.
+    pub fn confirmed(self, member: bool) -> Result<Caller, Problem> {
+        if !member {
+            tracing::debug!(user = %self.0.user_id, organization = %self.0.organization_id,
+                "token names no known user");
+            return Err(Problem::unauthorized(
+                "the token names no user of its organization",
+            ));
+        }
+        Ok(self.0)
+    }
+
+    /// The caller, checked by its own lookup.
+    pub async fn confirm(self, state: &AppState) -> Result<Caller, Problem> {
+        // A validly signed token may still name a user who is gone, or an
+        // organization that never existed: nobody the service knows.
+        let member =
+            exporter_auth::is_member(&state.db, &self.0.user_id, &self.0.organization_id).await?;
+        self.confirmed(member)
+    }
+}
+
+impl FromRequestParts<AppState> for SignedCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            Problem::unauthorized("send a bearer token: Authorization: Bearer <token>")
+        })?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Problem::unauthorized("the Authorization header must be: Bearer <token>")
+            })?;
+        let caller = match state.keys.verify(token) {
+            Ok(caller) => caller,
+            Err(TokenError::Expired) => return Err(Problem::unauthorized("the token has expired")),
+            Err(e) => {
+                tracing::debug!(error = %e, "token refused");
+                return Err(Problem::unauthorized("the token is not valid"));
+            }
+        };
+        // Text no database can store names no one: refused before any
+        // statement sees it.
+        if storable("", &caller.user_id).is_err() || storable("", &caller.organization_id).is_err()
+        {
+            return Err(Problem::unauthorized(
+                "the token names no user of its organization",
+            ));
+        }
+        Ok(SignedCaller(caller))
+    }
+}

@@ -1,0 +1,61 @@
+//! What every handler can reach.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use exporter_auth::TokenKeys;
+use exporter_jobs::callbacks::TargetPolicy;
+use exporter_jobs::links::JobLinks;
+use exporter_jobs::{ExportQueue, JobRepo, RunningJobs};
+use exporter_metrics::Metrics;
+use exporter_registry::PluginRegistry;
+use exporter_registry::formats::FormatRegistry;
+use exporter_store::blob::{BlobStore, LinkSigner};
+use exporter_store::db::Database;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The settings handlers read (the rest of the configuration belongs to
+/// the crates that use it).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Attempts a new job may take before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Where callbacks may go.
+    pub callback_policy: TargetPolicy,
+    /// Row cap of the synchronous `GET /api/dataexport/...`.
+    pub sync_export_max_rows: u64,
+}
+
+pub struct Shared {
+    pub settings: ApiSettings,
+    pub db: Database,
+    pub repo: JobRepo,
+    pub queue: ExportQueue,
+    pub blobs: BlobStore,
+    pub formats: FormatRegistry,
+    pub registry: PluginRegistry,
+    pub keys: TokenKeys,
+    pub links: LinkSigner,
+    /// Mints the links jobs and their parts are shown with.
+    pub job_links: JobLinks,
+    pub metrics: Metrics,
+    pub running: RunningJobs,
+    /// Base URL of download links served by this API.
+    pub public_url: String,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

@@ -1,0 +1,19 @@
+//! Who is calling: bearer JWTs, the roles they carry, and the rules of who
+//! may do what.
+//!
+//! # Layout
+//! - `tokens`: signing and verifying JWTs (HS256, or an identity
+//!   provider's RS256/ES256 key).
+//! - `users`: the users and organizations tables, read per request.
+//! - `roles`: [`Caller`], [`Coverage`] (whose rows a job holds) and
+//!   [`JobScope`]: the one rule of who sees which job.
+//!
+//! Imports only the stores; jobs and the API ask it, never the reverse.
+
+mod roles;
+mod tokens;
+mod users;
+
+pub use roles::{Caller, Coverage, ForeignOrganization, JobScope, Role};
+pub use tokens::{Claims, TokenError, TokenKeys, load_or_create_secret};
+pub use users::{current_user, find_user, is_member, organization_exists};

@@ -1,0 +1,177 @@
+//! What to export: the request a job records (`POST /api/export-jobs`),
+//! checked and turned into a query.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use exporter_runtime::batch::time;
+use exporter_source::{DataType, ExportQuery};
+
+use crate::compress::Compression;
+
+/// `POST /api/export-jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportRequest {
+    /// `sessions`, `users` or `analytics`.
+    #[schema(example = "sessions")]
+    pub data_type: String,
+    /// An installed format: `csv`, `json`, `ndjson`, ... (`excel` means `xlsx`).
+    #[schema(example = "csv")]
+    pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_range: Option<DateRange>,
+    #[serde(default, skip_serializing_if = "Filters::is_empty")]
+    pub filters: Filters,
+    /// Columns to export, in order; all of the dataset's when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// Format options, as the format's `options` list describes them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, OptionValue>,
+    /// Compress the file as it is written: `gzip` or `zstd`. The file's
+    /// name, media type, size and sha256 are then the compressed file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
+    /// POSTed the job's JSON, signed, when the job is Completed, Failed or
+    /// Cancelled (see `GET /api/callback-secret`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "https://hooks.example.com/exports")]
+    pub callback_url: Option<String>,
+    /// Write the export as several files of at most this many rows each,
+    /// plus `manifest.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 1000000)]
+    pub part_max_rows: Option<u64>,
+    /// Write the export as several files, each closed at the first row
+    /// after its format has written this many bytes (before compression;
+    /// at least 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_max_bytes: Option<u64>,
+}
+
+/// Inclusive days, `YYYY-MM-DD` (UTC).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DateRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2026-01-01")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2026-01-31")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Filters {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// SuperAdmin only; everyone else exports their own organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        self.user_id.is_none() && self.organization_id.is_none()
+    }
+}
+
+/// A format option's value: options are text to the plugin, but JSON
+/// clients may send numbers and booleans as themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OptionValue {
+    Text(String),
+    Bool(bool),
+    Number(serde_json::Number),
+}
+
+impl utoipa::PartialSchema for OptionValue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for OptionValue {}
+
+impl OptionValue {
+    pub fn to_text(&self) -> String {
+        match self {
+            OptionValue::Text(text) => text.clone(),
+            OptionValue::Bool(b) => b.to_string(),
+            OptionValue::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// Why a request cannot become a query.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("dataType {0:?} is not one of sessions, users, analytics")]
+    DataType(String),
+    #[error("dateRange.{field} {value:?} is not a date like 2026-01-31")]
+    Date { field: &'static str, value: String },
+    #[error(
+        "dateRange.{field} {value:?} is outside the supported range {}",
+        time::DAY_RANGE
+    )]
+    DateOutOfRange { field: &'static str, value: String },
+}
+
+impl ExportRequest {
+    /// The dataset, checked.
+    pub fn data_type(&self) -> Result<DataType, RequestError> {
+        DataType::parse(&self.data_type)
+            .filter(|data_type| data_type.exportable_by_name())
+            .ok_or_else(|| RequestError::DataType(self.data_type.clone()))
+    }
+
+    /// The query this request runs. `filters.organizationId` must already be
+    /// resolved to the caller's scope (see the API's create handler).
+    pub fn query(&self) -> Result<ExportQuery, RequestError> {
+        let range = self.date_range.clone().unwrap_or_default();
+        Ok(ExportQuery {
+            data_type: self.data_type()?,
+            organization_id: self.filters.organization_id.clone(),
+            user_id: self.filters.user_id.clone(),
+            from: parse_day("from", range.from.as_deref())?,
+            to: parse_day("to", range.to.as_deref())?,
+            columns: self.columns.clone(),
+        })
+    }
+
+    /// Whether the export is written in parts.
+    pub fn is_parted(&self) -> bool {
+        self.part_max_rows.is_some() || self.part_max_bytes.is_some()
+    }
+
+    /// The format options as the plugin takes them.
+    pub fn plugin_options(&self) -> Vec<(String, String)> {
+        self.options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_text()))
+            .collect()
+    }
+}
+
+fn parse_day(field: &'static str, value: Option<&str>) -> Result<Option<i32>, RequestError> {
+    value
+        .map(|text| {
+            time::parse_request_date(text).map_err(|e| {
+                let value = text.to_owned();
+                match e {
+                    time::DayError::NotADate => RequestError::Date { field, value },
+                    time::DayError::OutOfRange => RequestError::DateOutOfRange { field, value },
+                }
+            })
+        })
+        .transpose()
+}
