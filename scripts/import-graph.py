@@ -16,6 +16,8 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "host")
 CRATES = {"exporter": os.path.join(ROOT, "src")}
 for name in sorted(os.listdir(os.path.join(ROOT, "crates"))):
     CRATES["exporter_" + name] = os.path.join(ROOT, "crates", name, "src")
+# The WIT contract's vocabulary, shared with the plugin SDK.
+CRATES["exporter_wit"] = os.path.join(ROOT, "..", "wit", "vocabulary", "src")
 
 
 def top_module(src, path):

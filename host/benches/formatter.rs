@@ -34,7 +34,7 @@ impl Write for Counter {
 // --- native baselines -------------------------------------------------------
 
 fn civil(days: i64) -> (i64, u32, u32) {
-    exporter::batch::time::civil_from_days(days)
+    exporter::wit::civil::civil_from_days(days)
 }
 
 /// Zero-padded digits without `fmt`: what a careful native writer does.

@@ -7,6 +7,9 @@
 //! tests, benchmarks and embedders use. The work is done in the crates
 //! under `host/crates/`, bottom to top (each imports only crates above it
 //! in this list; `docs/architecture.md` draws the graph):
+//! - `exporter-wit` ([`wit`], in `wit/vocabulary/`): the WIT contract's
+//!   vocabulary, shared with the plugin SDK: column and option types, the
+//!   format description, civil-date arithmetic.
 //! - `exporter-runtime` ([`plugins`], [`batch`]): the formatter plugin
 //!   runtime (wasmtime, sandbox limits, cache) and the batches plugins read.
 //! - `exporter-kit` ([`conformance`]): the conformance kit.
@@ -46,3 +49,4 @@ pub use exporter_runtime::batch;
 pub use exporter_source as source;
 pub use exporter_source::rows;
 pub use exporter_store::{blob, db};
+pub use exporter_wit as wit;

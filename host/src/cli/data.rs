@@ -191,7 +191,7 @@ pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
                         out,
                         "  {:<18} {:<10} {}",
                         column.name,
-                        exporter_source::rows::schema::type_name(column.kind),
+                        column.kind.as_str(),
                         column.description
                     )?;
                 }

@@ -20,7 +20,12 @@
 //! reading a [`Value`] never fails; and it buffers the output into 64 KiB
 //! chunks ([`Output`]). [`TextFormatter`] and [`json`] render values the way
 //! every SDK-based format does (dates, timestamps, floats, JSON escaping),
-//! and [`testing`] runs a format natively for unit tests.
+//! [`civil`] does the calendar arithmetic for formats that render dates
+//! their own way, and [`testing`] runs a format natively for unit tests.
+//!
+//! The words the host and the SDK share ([`ColumnType`], [`FormatInfo`],
+//! [`OptionSpec`], [`OptionType`], [`civil`]) are defined once, in the
+//! `exporter-wit` crate, and re-exported here.
 //!
 //! # A complete plugin
 //!
@@ -171,6 +176,9 @@ mod text;
 
 pub use batch::{Batch, ColumnRef, TextColumn, Value};
 pub use error::FormatError;
+/// Civil-date arithmetic for `date` and `timestamp` values (days <->
+/// year, month, day), the same the host and [`TextFormatter`] use.
+pub use exporter_wit::civil;
 pub use logging::{Level, log};
 pub use options::Options;
 pub use output::{CHUNK_SIZE, MAX_CHUNK_SIZE, Output};

@@ -46,7 +46,7 @@ impl Options {
                     spec.name
                 )));
             }
-            check_value(spec, &spec.default_value).map_err(|problem| {
+            spec.check(&spec.default_value).map_err(|problem| {
                 format_bug(format!(
                     "the default of option {:?} is invalid: {problem}",
                     spec.name
@@ -72,7 +72,7 @@ impl Options {
                     "option {name:?} is given more than once"
                 )));
             }
-            check_value(&specs[index], value).map_err(|problem| {
+            specs[index].check(value).map_err(|problem| {
                 FormatError::InvalidOption(format!("option {name:?} {problem}"))
             })?;
             entry.value = value.to_owned();
@@ -149,52 +149,6 @@ impl Options {
             )));
         }
         Ok(&entry.value)
-    }
-}
-
-/// Why `value` is not valid for `spec`, phrased to follow `option "name"`.
-fn check_value(spec: &OptionSpec, value: &str) -> Result<(), String> {
-    match spec.kind {
-        OptionType::Boolean => match value {
-            "true" | "false" => Ok(()),
-            _ => Err(format!("must be true or false, got {value:?}")),
-        },
-        OptionType::Integer => match value.parse::<i64>() {
-            Ok(_) => Ok(()),
-            Err(e) => match e.kind() {
-                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-                    Err(format!(
-                        "must be an integer between {} and {}, got {value:?}",
-                        i64::MIN,
-                        i64::MAX
-                    ))
-                }
-                _ => Err(format!("must be a decimal integer, got {value:?}")),
-            },
-        },
-        OptionType::Text => Ok(()),
-        OptionType::Character => match single_char(value) {
-            Some(_) => Ok(()),
-            None => {
-                let count = value.chars().count();
-                let plural = if count == 1 { "" } else { "s" };
-                Err(format!(
-                    "must be exactly one character, got {value:?} ({count} character{plural})"
-                ))
-            }
-        },
-        OptionType::Choice => {
-            if spec.choices.iter().any(|c| c == value) {
-                Ok(())
-            } else if spec.choices.is_empty() {
-                Err("is a choice with no allowed values".to_owned())
-            } else {
-                Err(format!(
-                    "must be one of {}; got {value:?}",
-                    spec.choices.join(", ")
-                ))
-            }
-        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Text renderings of values shared by the text formats: numbers, dates and
 //! timestamps, written into a reusable stack buffer.
 
+use exporter_wit::civil::{MICROS_PER_SECOND, SECONDS_PER_DAY, civil_from_days};
+
 use crate::Value;
 
 /// Renders values as text without allocating, like `itoa::Buffer` and
@@ -113,9 +115,6 @@ fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
 }
 
-const MICROS_PER_SECOND: i64 = 1_000_000;
-const SECONDS_PER_DAY: i64 = 86_400;
-
 fn write_timestamp(buf: &mut [u8; TIME_CAPACITY], micros: i64) -> usize {
     let seconds = micros.div_euclid(MICROS_PER_SECOND);
     let fraction = micros.rem_euclid(MICROS_PER_SECOND);
@@ -144,6 +143,7 @@ fn write_timestamp(buf: &mut [u8; TIME_CAPACITY], micros: i64) -> usize {
 /// Writes the date `days` after 1970-01-01 at `buf[at..]`; returns the end.
 fn write_date(buf: &mut [u8; TIME_CAPACITY], at: usize, days: i64) -> usize {
     let (year, month, day) = civil_from_days(days);
+    let (month, day) = (i64::from(month), i64::from(day));
     let mut at = at;
     if (0..=9999).contains(&year) {
         // The common case, kept free of the general digit loop.
@@ -185,42 +185,9 @@ fn write_padded(buf: &mut [u8; TIME_CAPACITY], at: usize, value: u64, width: usi
     at + len
 }
 
-/// (year, month, day) of the proleptic Gregorian date `days` after
-/// 1970-01-01. Howard Hinnant's `civil_from_days`, which works in 400-year
-/// eras so negative days need no special case; exact for every `i64` day
-/// count a timestamp or date can produce.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The inverse of `civil_from_days`, for round-trip checks.
-    fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-        let year = if month <= 2 { year - 1 } else { year };
-        let era = year.div_euclid(400);
-        let year_of_era = year.rem_euclid(400);
-        let shifted_month = if month > 2 { month - 3 } else { month + 9 };
-        let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-        era * 146_097 + day_of_era - 719_468
-    }
 
     fn date(days: i32) -> String {
         TextFormatter::new().date(days).to_owned()
@@ -255,18 +222,6 @@ mod tests {
     fn dates_at_the_i32_limits() {
         assert_eq!(date(i32::MAX), "+5881580-07-11");
         assert_eq!(date(i32::MIN), "-5877641-06-23");
-    }
-
-    #[test]
-    fn every_day_round_trips() {
-        let mut last = (i64::MIN, 0, 0);
-        for days in -3_000_000..3_000_000i64 {
-            let (y, m, d) = civil_from_days(days);
-            assert!((1..=12).contains(&m) && (1..=31).contains(&d), "{days}");
-            assert_eq!(days_from_civil(y, m, d), days);
-            assert!((y, m, d) > last, "{days} not after the day before");
-            last = (y, m, d);
-        }
     }
 
     #[test]

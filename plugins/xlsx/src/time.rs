@@ -1,4 +1,5 @@
-//! Calendar arithmetic: civil dates and Excel's date serials.
+//! Excel's date serials. The civil-date arithmetic itself is the SDK's
+//! ([`exporter_plugin_sdk::civil`]).
 //!
 //! Excel stores a date as the number of days since 1899-12-30 (its "1900
 //! date system"), a time of day as the fraction of a day. Serial 60 is
@@ -8,28 +9,14 @@
 //! different day to the two. Only days from 1900-03-01 to 9999-12-31 get a
 //! serial, which every reader agrees on; the rest are written as text.
 
+use exporter_plugin_sdk::civil::MICROS_PER_DAY;
+
 /// Days from 1899-12-30 to 1970-01-01.
 const EPOCH_SERIAL: i64 = 25_569;
 /// 1900-03-01 as days since 1970-01-01: from here on the plain count is right.
 const MARCH_1900: i64 = -25_508;
 /// 9999-12-31 as days since 1970-01-01: Excel's last day.
 const LAST_DAY: i64 = 2_932_896;
-const MICROS_PER_DAY: i64 = 86_400_000_000;
-
-/// `(year, month, day)` of `days` since 1970-01-01 in the proleptic
-/// Gregorian calendar (Howard Hinnant's `civil_from_days`).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
 
 /// Excel's serial for `days` since 1970-01-01, if every reader agrees on
 /// that day.
@@ -50,15 +37,13 @@ pub fn timestamp_serial(micros: i64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exporter_plugin_sdk::civil::{civil_from_days, days_from_civil};
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(LAST_DAY), (9999, 12, 31));
+    fn the_constants_are_the_days_they_name() {
+        assert_eq!(days_from_civil(1899, 12, 30), -EPOCH_SERIAL);
         assert_eq!(civil_from_days(MARCH_1900), (1900, 3, 1));
+        assert_eq!(civil_from_days(LAST_DAY), (9999, 12, 31));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 use std::io::Write;
 
+use exporter_plugin_sdk::civil::{MICROS_PER_SECOND, SECONDS_PER_DAY, civil_from_days};
 use exporter_plugin_sdk::{FormatError, Output};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
@@ -232,9 +233,9 @@ fn put32(buf: &mut Vec<u8>, value: u32) {
 /// MS-DOS (time, date) of `micros` since the epoch, clamped to the years
 /// the format can hold (1980-2107); seconds are stored halved.
 fn dos_timestamp(micros: i64) -> (u16, u16) {
-    let seconds = micros.div_euclid(1_000_000);
-    let (year, month, day) = crate::time::civil_from_days(seconds.div_euclid(86_400));
-    let of_day = seconds.rem_euclid(86_400);
+    let seconds = micros.div_euclid(MICROS_PER_SECOND);
+    let (year, month, day) = civil_from_days(seconds.div_euclid(SECONDS_PER_DAY));
+    let of_day = seconds.rem_euclid(SECONDS_PER_DAY);
     if year < 1980 {
         return (0, (1 << 5) | 1); // 1980-01-01 00:00:00
     }

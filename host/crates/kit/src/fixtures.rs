@@ -2,8 +2,9 @@
 //! fixture is the same rows on every machine.
 
 use exporter_runtime::batch::Value;
-use exporter_runtime::batch::time::{days_from_civil, parse_timestamp};
+use exporter_runtime::batch::time::parse_timestamp;
 use exporter_runtime::{Column, ColumnType};
+use exporter_wit::civil::days_from_civil;
 
 /// One column of every type, in the order of `column-type`.
 pub fn all_types() -> Vec<Column> {

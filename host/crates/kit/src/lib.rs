@@ -45,7 +45,7 @@ use sha2::{Digest, Sha256};
 
 use exporter_runtime::batch::{BatchBuilder, DEFAULT_BATCH_ROWS, Value};
 use exporter_runtime::{
-    ChunkSink, Column, ColumnType, ExportContext, Formatter, OptionKind, PluginError, RefusalKind,
+    ChunkSink, Column, ColumnType, ExportContext, Formatter, OptionType, PluginError, RefusalKind,
     RunStats, SandboxLimits,
 };
 use verify::Reader;
@@ -270,7 +270,7 @@ impl Variation {
                 "{} {}",
                 self.pick(case, 2, &TITLES),
                 exporter_runtime::batch::time::format_date(
-                    generated_at.div_euclid(86_400_000_000) as i32
+                    generated_at.div_euclid(exporter_wit::civil::MICROS_PER_DAY) as i32
                 )
             ),
             generated_at,
@@ -628,11 +628,11 @@ impl Kit<'_> {
         let mut checked = Vec::new();
         for spec in &self.formatter.info().options {
             let bad = match spec.kind {
-                OptionKind::Boolean => "maybe",
-                OptionKind::Integer => "twelve",
-                OptionKind::Character => "two chars",
-                OptionKind::Choice => "not-a-listed-choice",
-                OptionKind::Text => continue,
+                OptionType::Boolean => "maybe",
+                OptionType::Integer => "twelve",
+                OptionType::Character => "two chars",
+                OptionType::Choice => "not-a-listed-choice",
+                OptionType::Text => continue,
             };
             self.expect_refused(&[(spec.name.clone(), bad.to_owned())])?;
             checked.push(spec.name.as_str());
@@ -650,7 +650,7 @@ impl Kit<'_> {
             .info()
             .options
             .iter()
-            .map(|o| (o.name.clone(), o.default.clone()))
+            .map(|o| (o.name.clone(), o.default_value.clone()))
             .collect();
         let case = "explicit-defaults";
         let rows = self.variation.shuffled(case, &fixtures::unicode());

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use exporter_wit::FormatInfo;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
@@ -14,7 +15,7 @@ use super::cache::{ArtifactCache, component_digest};
 use super::error::{Call, PluginError, PluginId};
 use super::formatter::{Formatter, call_guest};
 use super::host::OutputMeter;
-use super::info::FormatInfo;
+use super::info;
 use super::runtime_config::RuntimeConfig;
 use super::sandbox::HostState;
 
@@ -176,7 +177,7 @@ impl PluginEngine {
                     .map(Ok)
             },
         )?;
-        FormatInfo::from_guest(info).map_err(|reason| PluginError::InvalidInfo {
+        info::from_guest(info).map_err(|reason| PluginError::InvalidInfo {
             plugin: label.to_owned(),
             reason,
         })

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use exporter_wit::FormatInfo;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
@@ -10,7 +11,6 @@ use super::bindings::{self, Batch, Column, ColumnValues, ExportContext, PluginPr
 use super::engine::PluginEngine;
 use super::error::{Call, PluginError, PluginId, RefusalKind, TimeLimit};
 use super::host::{ChunkSink, OutputMeter, SinkStop};
-use super::info::FormatInfo;
 use super::runtime_config::SandboxLimits;
 use super::sandbox::{HostState, MAX_HOST_RESOURCES};
 use super::text::{MAX_GUEST_MESSAGE, sanitize_guest_text};

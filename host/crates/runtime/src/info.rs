@@ -1,8 +1,13 @@
 //! What a plugin says about itself, checked and in host types.
+//!
+//! The types are the shared vocabulary's ([`FormatInfo`], [`OptionSpec`],
+//! `OptionType` from `exporter-wit`, serialized as the API shows them);
+//! this module converts the generated bindings into them and bounds and
+//! checks everything a plugin may return.
 
 use std::collections::HashSet;
 
-use serde::Serialize;
+use exporter_wit::{FormatInfo, OptionSpec};
 
 use super::bindings;
 
@@ -26,184 +31,91 @@ pub const MAX_MEDIA_TYPE_BYTES: usize = 255;
 /// Bytes in a file extension.
 pub const MAX_EXTENSION_BYTES: usize = 16;
 
-/// A format plugin's description, as returned by its `info()` and checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FormatInfo {
-    pub name: String,
-    pub version: String,
-    pub media_type: String,
-    pub file_extension: String,
-    pub description: String,
-    pub options: Vec<OptionSpec>,
-}
-
-/// One option a format accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OptionSpec {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: OptionKind,
-    pub default: String,
-    pub description: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub choices: Vec<String>,
-}
-
-/// The type of an option's value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum OptionKind {
-    Boolean,
-    Integer,
-    Text,
-    Character,
-    Choice,
-}
-
-impl FormatInfo {
-    /// Converts and validates what `info()` returned. A plugin may return
-    /// anything here, so every list and string is bounded (see the
-    /// `MAX_*` constants) and checked before anything else looks at it,
-    /// in time linear in what the plugin sent.
-    pub(crate) fn from_guest(info: bindings::FormatInfo) -> Result<Self, String> {
-        check_name("name", &info.name)?;
-        check_length("version", &info.version, MAX_NAME_BYTES)?;
-        check_semver(&info.version)?;
-        check_length("media type", &info.media_type, MAX_MEDIA_TYPE_BYTES)?;
-        check_media_type(&info.media_type)?;
-        check_length("file extension", &info.file_extension, MAX_EXTENSION_BYTES)?;
-        if info.file_extension.is_empty()
-            || !info
-                .file_extension
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric())
-        {
+/// Converts and validates what `info()` returned. A plugin may return
+/// anything here, so every list and string is bounded (see the `MAX_*`
+/// constants) and checked before anything else looks at it, in time linear
+/// in what the plugin sent.
+pub(crate) fn from_guest(info: bindings::FormatInfo) -> Result<FormatInfo, String> {
+    check_name("name", &info.name)?;
+    check_length("version", &info.version, MAX_NAME_BYTES)?;
+    check_semver(&info.version)?;
+    check_length("media type", &info.media_type, MAX_MEDIA_TYPE_BYTES)?;
+    check_media_type(&info.media_type)?;
+    check_length("file extension", &info.file_extension, MAX_EXTENSION_BYTES)?;
+    if info.file_extension.is_empty()
+        || !info
+            .file_extension
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(format!(
+            "file extension {:?} must be ASCII letters and digits, without the dot",
+            info.file_extension
+        ));
+    }
+    check_description("the format's description", &info.description)?;
+    if info.options.len() > MAX_OPTIONS {
+        return Err(format!(
+            "it declares {} options; at most {MAX_OPTIONS} are allowed",
+            info.options.len()
+        ));
+    }
+    let mut seen = HashSet::with_capacity(info.options.len());
+    for spec in &info.options {
+        check_name("option name", &spec.name)?;
+        if !seen.insert(spec.name.as_str()) {
+            return Err(format!("option {:?} is listed twice", spec.name));
+        }
+        check_description(
+            &format!("option {:?}'s description", spec.name),
+            &spec.description,
+        )?;
+        check_length(
+            &format!("option {:?}'s default", spec.name),
+            &spec.default_value,
+            MAX_VALUE_BYTES,
+        )?;
+        if spec.choices.len() > MAX_CHOICES {
             return Err(format!(
-                "file extension {:?} must be ASCII letters and digits, without the dot",
-                info.file_extension
+                "option {:?} lists {} choices; at most {MAX_CHOICES} are allowed",
+                spec.name,
+                spec.choices.len()
             ));
         }
-        check_description("the format's description", &info.description)?;
-        if info.options.len() > MAX_OPTIONS {
-            return Err(format!(
-                "it declares {} options; at most {MAX_OPTIONS} are allowed",
-                info.options.len()
-            ));
-        }
-        let mut seen = HashSet::with_capacity(info.options.len());
-        for spec in &info.options {
-            check_name("option name", &spec.name)?;
-            if !seen.insert(spec.name.as_str()) {
-                return Err(format!("option {:?} is listed twice", spec.name));
-            }
-            check_description(
-                &format!("option {:?}'s description", spec.name),
-                &spec.description,
-            )?;
+        for choice in &spec.choices {
             check_length(
-                &format!("option {:?}'s default", spec.name),
-                &spec.default_value,
+                &format!("a choice of option {:?}", spec.name),
+                choice,
                 MAX_VALUE_BYTES,
             )?;
-            if spec.choices.len() > MAX_CHOICES {
-                return Err(format!(
-                    "option {:?} lists {} choices; at most {MAX_CHOICES} are allowed",
-                    spec.name,
-                    spec.choices.len()
-                ));
-            }
-            for choice in &spec.choices {
-                check_length(
-                    &format!("a choice of option {:?}", spec.name),
-                    choice,
-                    MAX_VALUE_BYTES,
-                )?;
-            }
-        }
-        drop(seen);
-        let mut options = Vec::with_capacity(info.options.len());
-        for spec in info.options {
-            let kind = match spec.kind {
-                bindings::OptionType::Boolean => OptionKind::Boolean,
-                bindings::OptionType::Integer => OptionKind::Integer,
-                bindings::OptionType::Text => OptionKind::Text,
-                bindings::OptionType::Character => OptionKind::Character,
-                bindings::OptionType::Choice => OptionKind::Choice,
-            };
-            let option = OptionSpec {
-                name: spec.name,
-                kind,
-                default: spec.default_value,
-                description: spec.description,
-                choices: spec.choices,
-            };
-            if let Err(reason) = option.check(&option.default) {
-                return Err(format!(
-                    "option {:?} has a default that its own type refuses: {reason}",
-                    option.name
-                ));
-            }
-            options.push(option);
-        }
-        Ok(Self {
-            name: info.name,
-            version: info.version,
-            media_type: info.media_type,
-            file_extension: info.file_extension,
-            description: info.description,
-            options,
-        })
-    }
-
-    /// Checks user options against this format's specs, so the API and the
-    /// CLI can refuse bad options before an export starts. The plugin checks
-    /// them again in `open`; this is only the early, friendly refusal.
-    pub fn check_options(&self, options: &[(String, String)]) -> Result<(), String> {
-        for (name, value) in options {
-            let Some(spec) = self.options.iter().find(|o| &o.name == name) else {
-                let known: Vec<&str> = self.options.iter().map(|o| o.name.as_str()).collect();
-                return Err(if known.is_empty() {
-                    format!(
-                        "unknown option {name:?}: format {} takes no options",
-                        self.name
-                    )
-                } else {
-                    format!(
-                        "unknown option {name:?}: format {} accepts {}",
-                        self.name,
-                        known.join(", ")
-                    )
-                });
-            };
-            spec.check(value)
-                .map_err(|reason| format!("option {name:?}: {reason}"))?;
-        }
-        Ok(())
-    }
-}
-
-impl OptionSpec {
-    /// Whether `value` is acceptable for this option.
-    pub fn check(&self, value: &str) -> Result<(), String> {
-        match self.kind {
-            OptionKind::Boolean if value != "true" && value != "false" => {
-                Err(format!("expected true or false, got {value:?}"))
-            }
-            OptionKind::Integer if value.parse::<i64>().is_err() => {
-                Err(format!("expected an integer, got {value:?}"))
-            }
-            OptionKind::Character if value.chars().count() != 1 => {
-                Err(format!("expected exactly one character, got {value:?}"))
-            }
-            OptionKind::Choice if !self.choices.iter().any(|c| c == value) => Err(format!(
-                "expected one of {}, got {value:?}",
-                self.choices.join(", ")
-            )),
-            _ => Ok(()),
         }
     }
+    drop(seen);
+    let mut options = Vec::with_capacity(info.options.len());
+    for spec in info.options {
+        let option = OptionSpec {
+            name: spec.name,
+            kind: spec.kind.into(),
+            default_value: spec.default_value,
+            description: spec.description,
+            choices: spec.choices,
+        };
+        if let Err(reason) = option.check(&option.default_value) {
+            return Err(format!(
+                "option {:?} has a default that its own type refuses: it {reason}",
+                option.name
+            ));
+        }
+        options.push(option);
+    }
+    Ok(FormatInfo {
+        name: info.name,
+        version: info.version,
+        media_type: info.media_type,
+        file_extension: info.file_extension,
+        description: info.description,
+        options,
+    })
 }
 
 fn check_name(what: &str, name: &str) -> Result<(), String> {
@@ -276,37 +188,9 @@ fn check_media_type(media_type: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use exporter_wit::OptionType;
+
     use super::*;
-
-    fn spec(kind: OptionKind, choices: &[&str]) -> OptionSpec {
-        OptionSpec {
-            name: "x".into(),
-            kind,
-            default: String::new(),
-            description: String::new(),
-            choices: choices.iter().map(|c| c.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn option_values_are_checked_by_type() {
-        assert!(spec(OptionKind::Boolean, &[]).check("true").is_ok());
-        assert!(spec(OptionKind::Boolean, &[]).check("yes").is_err());
-        assert!(spec(OptionKind::Integer, &[]).check("-3").is_ok());
-        assert!(spec(OptionKind::Integer, &[]).check("3.5").is_err());
-        assert!(spec(OptionKind::Character, &[]).check("é").is_ok());
-        assert!(spec(OptionKind::Character, &[]).check(";;").is_err());
-        assert!(
-            spec(OptionKind::Choice, &["lf", "crlf"])
-                .check("lf")
-                .is_ok()
-        );
-        assert!(
-            spec(OptionKind::Choice, &["lf", "crlf"])
-                .check("cr")
-                .is_err()
-        );
-    }
 
     #[test]
     fn names_versions_and_media_types_are_validated() {
@@ -321,6 +205,59 @@ mod tests {
         assert!(check_media_type("text/csv; charset=utf-8").is_ok());
         assert!(check_media_type("application/x-ndjson").is_ok());
         assert!(check_media_type("csv").is_err());
+    }
+
+    fn guest_option(kind: bindings::OptionType, default: &str) -> bindings::FormatInfo {
+        bindings::FormatInfo {
+            name: "one".into(),
+            version: "1.0.0".into(),
+            media_type: "text/plain".into(),
+            file_extension: "txt".into(),
+            description: "One option".into(),
+            options: vec![bindings::exporter::formatter::types::OptionSpec {
+                name: "o".into(),
+                kind,
+                default_value: default.into(),
+                description: "the option".into(),
+                choices: if kind == bindings::OptionType::Choice {
+                    vec!["a".into(), "b".into()]
+                } else {
+                    Vec::new()
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn options_convert_to_the_shared_vocabulary() {
+        let info = from_guest(guest_option(bindings::OptionType::Choice, "b")).unwrap();
+        assert_eq!(
+            info.options,
+            [OptionSpec::choice("o", "b", ["a", "b"], "the option")]
+        );
+        let kinds = [
+            (bindings::OptionType::Boolean, OptionType::Boolean, "true"),
+            (bindings::OptionType::Integer, OptionType::Integer, "-1"),
+            (bindings::OptionType::Text, OptionType::Text, ""),
+            (bindings::OptionType::Character, OptionType::Character, ";"),
+            (bindings::OptionType::Choice, OptionType::Choice, "a"),
+        ];
+        for (guest, shared, default) in kinds {
+            let info = from_guest(guest_option(guest, default)).unwrap();
+            assert_eq!(info.options[0].kind, shared);
+        }
+    }
+
+    #[test]
+    fn a_default_its_own_type_refuses_is_refused_at_load() {
+        assert_eq!(
+            from_guest(guest_option(bindings::OptionType::Boolean, "yes")).unwrap_err(),
+            r#"option "o" has a default that its own type refuses: it must be true or false, got "yes""#
+        );
+        assert_eq!(
+            from_guest(guest_option(bindings::OptionType::Choice, "c")).unwrap_err(),
+            r#"option "o" has a default that its own type refuses: it must be one of a, b; got "c""#
+        );
     }
 }
 
@@ -352,10 +289,10 @@ mod bounds {
     #[test]
     fn many_options_are_refused_at_once_naming_the_bound() {
         let started = Instant::now();
-        let error = FormatInfo::from_guest(info(350_000, "fine")).unwrap_err();
+        let error = from_guest(info(350_000, "fine")).unwrap_err();
         assert_eq!(error, "it declares 350000 options; at most 256 are allowed");
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert!(FormatInfo::from_guest(info(MAX_OPTIONS, "fine")).is_ok());
+        assert!(from_guest(info(MAX_OPTIONS, "fine")).is_ok());
     }
 
     #[test]
@@ -363,7 +300,7 @@ mod bounds {
         let mut twice = info(MAX_OPTIONS, "fine");
         twice.options[MAX_OPTIONS - 1].name = "o0".into();
         assert_eq!(
-            FormatInfo::from_guest(twice).unwrap_err(),
+            from_guest(twice).unwrap_err(),
             "option \"o0\" is listed twice"
         );
     }
@@ -372,22 +309,22 @@ mod bounds {
     fn descriptions_are_one_bounded_line() {
         let long = "a long description line, again.\n".repeat(312_501);
         assert_eq!(
-            FormatInfo::from_guest(info(0, &long)).unwrap_err(),
+            from_guest(info(0, &long)).unwrap_err(),
             "the format's description is 10000032 bytes long; at most 1024 are allowed"
         );
         assert_eq!(
-            FormatInfo::from_guest(info(0, "two\nlines")).unwrap_err(),
+            from_guest(info(0, "two\nlines")).unwrap_err(),
             "the format's description must be one line of text without control characters; it contains '\\n'"
         );
         assert!(
-            FormatInfo::from_guest(info(0, "\u{1b}[2Jcleared"))
+            from_guest(info(0, "\u{1b}[2Jcleared"))
                 .unwrap_err()
                 .contains("control characters")
         );
         let mut option = info(1, "fine");
         option.options[0].description = "x".repeat(MAX_DESCRIPTION_BYTES + 1);
         assert_eq!(
-            FormatInfo::from_guest(option).unwrap_err(),
+            from_guest(option).unwrap_err(),
             "option \"o0\"'s description is 1025 bytes long; at most 1024 are allowed"
         );
     }
@@ -397,7 +334,7 @@ mod bounds {
         let mut named = info(1, "fine");
         named.options[0].name = "o".repeat(10_000);
         assert_eq!(
-            FormatInfo::from_guest(named).unwrap_err(),
+            from_guest(named).unwrap_err(),
             "option name is 10000 bytes long; at most 64 are allowed"
         );
         let mut choices = info(1, "fine");
@@ -405,12 +342,12 @@ mod bounds {
         choices.options[0].default_value = "c0".into();
         choices.options[0].choices = (0..=MAX_CHOICES).map(|i| format!("c{i}")).collect();
         assert_eq!(
-            FormatInfo::from_guest(choices.clone()).unwrap_err(),
+            from_guest(choices.clone()).unwrap_err(),
             "option \"o0\" lists 257 choices; at most 256 are allowed"
         );
         choices.options[0].choices = vec!["c0".into(), "y".repeat(MAX_VALUE_BYTES + 1)];
         assert_eq!(
-            FormatInfo::from_guest(choices).unwrap_err(),
+            from_guest(choices).unwrap_err(),
             "a choice of option \"o0\" is 257 bytes long; at most 256 are allowed"
         );
     }

@@ -2,7 +2,9 @@
 //! implement the `exporter:formatter` WIT world (`wit/formatter.wit`).
 //!
 //! Imports no other crate of the host: the stores, the sources, jobs and
-//! the API all build on it, never the other way round.
+//! the API all build on it, never the other way round. The contract's
+//! vocabulary (column and option types, the format description, civil-date
+//! arithmetic) is `exporter-wit`'s, shared with the plugin SDK.
 //!
 //! # Layout
 //! - `engine`: the shared wasmtime engine, instance pool, epoch ticker and
@@ -17,14 +19,16 @@
 //! - `shape`: caps on what a component declares (memories, tables,
 //!   instances), checked at load.
 //! - `host`: the host side of the `sink` import: output caps and the log.
-//! - `info`: the plugin's self-description, validated.
+//! - `info`: the plugin's self-description, bounded, validated and
+//!   converted to the shared vocabulary's [`FormatInfo`].
 //! - `runtime_config`: limits and engine settings.
 //! - `text`: [`text::sanitize_guest_text`], the one way guest-supplied text
 //!   (messages, logs, descriptions) reaches logs, errors and responses.
 //! - `error`: [`PluginError`], sorted by who is at fault.
-//! - `bindings`: generated code, private to this crate.
-//! - [`batch`]: builds the columnar batches plugins receive, and the
-//!   civil-date arithmetic of the contract's date and timestamp columns.
+//! - `bindings`: generated code, private to this crate, and its conversions
+//!   to and from the shared vocabulary.
+//! - [`batch`]: builds the columnar batches plugins receive, and parses and
+//!   formats the contract's date and timestamp columns.
 
 pub mod batch;
 mod bindings;
@@ -46,9 +50,11 @@ pub use bindings::{
 pub use cache::component_digest;
 pub use engine::PluginEngine;
 pub use error::{Call, PluginError, PluginId, RefusalKind, TimeLimit};
+/// The shared vocabulary's format description (`exporter-wit`), as the
+/// runtime checks and hands it out.
+pub use exporter_wit::{FormatInfo, OptionSpec, OptionType};
 pub use formatter::{Formatter, FormatterRun, RunStats};
 pub use host::{ChunkSink, MemorySink, WriteSink};
-pub use info::{FormatInfo, OptionKind, OptionSpec};
 pub use runtime_config::{RuntimeConfig, SandboxLimits};
 
 use std::path::{Path, PathBuf};

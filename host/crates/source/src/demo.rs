@@ -6,8 +6,8 @@
 
 use sha2::{Digest, Sha256};
 
-use exporter_runtime::batch::time::days_from_civil;
 use exporter_store::db::Database;
+use exporter_wit::civil::{MICROS_PER_DAY, MICROS_PER_SECOND, days_from_civil};
 
 /// Sessions seeded by default; `--rows` scales it (analytics events are
 /// twice as many).
@@ -182,8 +182,8 @@ fn text(s: impl Into<String>) -> Cell {
 impl Generator {
     /// The generator and the fixed rows: (organizations, users).
     fn new(rows: u64) -> (Self, Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
-        let year_start = days_from_civil(2026, 1, 1) * 86_400_000_000;
-        let year_micros: u64 = 365 * 86_400_000_000;
+        let year_start = days_from_civil(2026, 1, 1) * MICROS_PER_DAY;
+        let year_micros = 365 * MICROS_PER_DAY as u64;
         let mut rng = Rng(0x5eed_0000_2026);
 
         let organizations: Vec<Vec<Cell>> = ORGANIZATIONS
@@ -193,7 +193,7 @@ impl Generator {
                     text(demo_id("organization", slug)),
                     text(*slug),
                     text(*name),
-                    Cell::Instant(Some(year_start - 90 * 86_400_000_000)),
+                    Cell::Instant(Some(year_start - 90 * MICROS_PER_DAY)),
                 ]
             })
             .collect();
@@ -304,7 +304,7 @@ impl Generator {
                 text(demo_id("organization", org)),
                 text(user.clone()),
                 Cell::Instant(Some(started)),
-                Cell::Instant(duration.map(|d| started + d * 1_000_000)),
+                Cell::Instant(duration.map(|d| started + d * MICROS_PER_SECOND)),
                 Cell::Int(duration),
                 Cell::Text(rng.pick(DEVICES).map(str::to_owned)),
                 Cell::Text(rng.pick(BROWSERS).map(str::to_owned)),

@@ -8,7 +8,6 @@ use crate::compress::Compression;
 use crate::request::{DateRange, ExportRequest, Filters};
 use exporter_runtime::Column;
 use exporter_runtime::batch::time::format_timestamp;
-use exporter_source::rows::schema::type_name;
 
 /// The manifest's own format version.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -133,7 +132,7 @@ impl Manifest {
                 .iter()
                 .map(|c| ManifestColumn {
                     name: c.name.clone(),
-                    kind: type_name(c.kind).to_owned(),
+                    kind: c.kind.as_str().to_owned(),
                 })
                 .collect(),
             total_rows: parts.iter().map(|p| p.rows).sum(),

@@ -1,5 +1,12 @@
-//! Calendar arithmetic for the wire types: dates are days since 1970-01-01,
-//! timestamps microseconds since 1970-01-01T00:00:00Z (proleptic Gregorian).
+//! Dates and timestamps as text: parsing what requests and files say,
+//! formatting what the host shows. Dates are days since 1970-01-01,
+//! timestamps microseconds since 1970-01-01T00:00:00Z (proleptic
+//! Gregorian); the calendar arithmetic is the shared vocabulary's
+//! ([`exporter_wit::civil`]).
+
+use exporter_wit::civil::{
+    MICROS_PER_SECOND, SECONDS_PER_DAY, civil_from_days, days_from_civil, days_in_month,
+};
 
 /// The first day a request may name: 0001-01-01. PostgreSQL has no year 0
 /// in its text form (it is "1 BC"), and SQLite compares dates as 4-digit
@@ -17,40 +24,6 @@ pub const DAY_RANGE: &str = "0001-01-01 to 9998-12-31";
 /// Whether `day` is one every engine and this module's arithmetic handle.
 pub fn day_in_range(day: i32) -> bool {
     (FIRST_DAY..=LAST_DAY).contains(&day)
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day number: (year, month, day).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        _ => 28,
-    }
 }
 
 fn digits(s: &str) -> Option<u32> {
@@ -148,10 +121,12 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
             sign * (hours * 3600 + minutes * 60)
         }
     };
-    let seconds =
-        days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
-            - offset_seconds;
-    seconds.checked_mul(1_000_000)?.checked_add(micros)
+    let seconds = days * SECONDS_PER_DAY
+        + i64::from(hour) * 3600
+        + i64::from(minute) * 60
+        + i64::from(second)
+        - offset_seconds;
+    seconds.checked_mul(MICROS_PER_SECOND)?.checked_add(micros)
 }
 
 /// Formats days since the epoch as `YYYY-MM-DD`.
@@ -171,10 +146,10 @@ pub fn format_date(days: i32) -> String {
 /// Formats microseconds since the epoch as RFC 3339 UTC, with six fraction
 /// digits only when the sub-second part is not zero.
 pub fn format_timestamp(micros: i64) -> String {
-    let seconds = micros.div_euclid(1_000_000);
-    let fraction = micros.rem_euclid(1_000_000);
-    let days = seconds.div_euclid(86_400);
-    let in_day = seconds.rem_euclid(86_400);
+    let seconds = micros.div_euclid(MICROS_PER_SECOND);
+    let fraction = micros.rem_euclid(MICROS_PER_SECOND);
+    let days = seconds.div_euclid(SECONDS_PER_DAY);
+    let in_day = seconds.rem_euclid(SECONDS_PER_DAY);
     let date = format_date(days as i32);
     let (h, m, s) = (in_day / 3600, in_day % 3600 / 60, in_day % 60);
     if fraction == 0 {
@@ -190,8 +165,8 @@ mod tests {
 
     #[test]
     fn dates_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2026, 1, 31), 20_484);
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-01-31"), Some(20_484));
         assert_eq!(parse_date("1969-12-31"), Some(-1));
         assert_eq!(parse_date("2024-02-29"), Some(19_782));
         assert_eq!(parse_date("2023-02-29"), None);

@@ -78,7 +78,7 @@ impl<R: Read> RowSource for CsvRows<R> {
                 format!(
                     "line {line}, column {:?} ({})",
                     column.name,
-                    super::schema::type_name(column.kind)
+                    column.kind.as_str()
                 )
             })?);
         }

@@ -57,7 +57,7 @@ impl<R: BufRead> NdjsonRows<R> {
                 format!(
                     "line {line}, column {:?} ({})",
                     column.name,
-                    super::schema::type_name(column.kind)
+                    column.kind.as_str()
                 )
             })?;
             row.push(typed);

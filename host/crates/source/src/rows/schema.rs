@@ -1,4 +1,5 @@
 //! Column schemas: read from a file, written as text, inferred from values.
+//! Types are named as the WIT spells them (`exporter-wit`'s `ColumnType`).
 
 use std::path::Path;
 
@@ -7,35 +8,6 @@ use serde::Deserialize;
 
 use exporter_runtime::batch::time::{parse_date, parse_timestamp};
 use exporter_runtime::{Column, ColumnType};
-
-/// The wire name of a column type, as in schema files and the API.
-pub fn type_name(kind: ColumnType) -> &'static str {
-    match kind {
-        ColumnType::Boolean => "boolean",
-        ColumnType::Int64 => "int64",
-        ColumnType::Float64 => "float64",
-        ColumnType::Decimal => "decimal",
-        ColumnType::Text => "text",
-        ColumnType::Date => "date",
-        ColumnType::Timestamp => "timestamp",
-        ColumnType::Json => "json",
-    }
-}
-
-/// Parses a column type name.
-pub fn parse_type(name: &str) -> Option<ColumnType> {
-    Some(match name {
-        "boolean" => ColumnType::Boolean,
-        "int64" => ColumnType::Int64,
-        "float64" => ColumnType::Float64,
-        "decimal" => ColumnType::Decimal,
-        "text" => ColumnType::Text,
-        "date" => ColumnType::Date,
-        "timestamp" => ColumnType::Timestamp,
-        "json" => ColumnType::Json,
-        _ => return None,
-    })
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,10 +30,16 @@ pub fn parse_schema(text: &str) -> anyhow::Result<Vec<Column>> {
         .context(r#"expected a JSON array of {"name": "...", "type": "..."}"#)?;
     let mut columns = Vec::with_capacity(entries.len());
     for entry in entries {
-        let kind = parse_type(&entry.kind).with_context(|| {
+        let kind = ColumnType::parse(&entry.kind).with_context(|| {
+            let known: Vec<&str> = exporter_wit::ColumnType::ALL
+                .iter()
+                .map(|kind| kind.as_str())
+                .collect();
             format!(
-                "column {:?}: unknown type {:?} (boolean, int64, float64, decimal, text, date, timestamp, json)",
-                entry.name, entry.kind
+                "column {:?}: unknown type {:?} ({})",
+                entry.name,
+                entry.kind,
+                known.join(", ")
             )
         })?;
         if columns.iter().any(|c: &Column| c.name == entry.name) {
@@ -156,7 +134,13 @@ mod tests {
             .unwrap();
         assert_eq!(cols.len(), 2);
         assert_eq!(cols[1].kind, ColumnType::Timestamp);
-        assert!(parse_schema(r#"[{"name":"a","type":"int"}]"#).is_err());
+        assert_eq!(
+            format!(
+                "{:#}",
+                parse_schema(r#"[{"name":"a","type":"int"}]"#).unwrap_err()
+            ),
+            r#"column "a": unknown type "int" (boolean, int64, float64, decimal, text, date, timestamp, json)"#
+        );
         assert!(
             parse_schema(r#"[{"name":"a","type":"text"},{"name":"a","type":"text"}]"#).is_err()
         );
