@@ -23,14 +23,14 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = Config {
+    let mut config = Config {
         data_dir: dir.path().to_path_buf(),
-        database_url: format!("sqlite://{}", dir.path().join("exporter.db").display()),
-        blob_url: format!("file://{}", dir.path().join("blobs").display()),
-        listen: "127.0.0.1:0".parse()?,
-        jwt_secret: Some(Secret::new("bench")),
         ..Config::default()
     };
+    config.database.url = format!("sqlite://{}", dir.path().join("exporter.db").display());
+    config.blob.url = format!("file://{}", dir.path().join("blobs").display());
+    config.server.listen = "127.0.0.1:0".parse()?;
+    config.auth.jwt_secret = Some(Secret::new("bench"));
     let db = open_database(&config).await?;
     demo::seed(&db, 2_000).await?;
     let caller = find_user(&db, "admin@acme.test").await?;

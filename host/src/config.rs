@@ -1,239 +1,501 @@
-//! Service configuration: built-in defaults, then an optional TOML file,
-//! then `EXPORTER_*` environment variables, each layer overriding the one
-//! before. Secrets are wrapped in [`Secret`] so no `Debug` or log line ever
-//! prints them.
+//! Service configuration, in sections: built-in defaults, then an optional
+//! TOML file, then `EXPORTER_*` environment variables, each layer
+//! overriding the one before (figment merges them and remembers where each
+//! value came from, for `exporter config show` and for error messages).
+//!
+//! Each section is the settings type of the crate that uses it
+//! (`[sandbox]` is `exporter_runtime::SandboxLimits`, `[retry]`
+//! `exporter_jobs::retry::RetryPolicy`, ...), so a setting is written once:
+//! its field, with its doc comment, and its default in that type's
+//! `Default`. Durations read `250ms`, `30s`, `5m`, `24h`, `7d` (a bare
+//! number is seconds), sizes `128MiB` (a bare number is bytes).
+//!
+//! Environment names: `EXPORTER_WORKER__CONCURRENCY` (a double underscore
+//! between section and key), and every flat name of before the sections
+//! (`EXPORTER_WORKER_CONCURRENCY`, `EXPORTER_RETENTION`, ...) as an alias,
+//! as are the flat keys at the top of a file ([`FLAT_KEYS`]). A name or
+//! key that names no setting is refused by name. Secrets are wrapped in
+//! [`Secret`], so no `Debug`, log line or printed configuration shows them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde::Deserialize;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider, Source};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use exporter_runtime::default_plugins_dir;
+use exporter_jobs::dispatcher::CallbackSettings;
+use exporter_jobs::retry::RetryPolicy;
+use exporter_jobs::worker::WorkerSettings;
+use exporter_registry::RegistrySettings;
+use exporter_runtime::SandboxLimits;
 
 pub use exporter_store::Secret;
 
 /// Everything the service needs to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// `sqlite://PATH` or `postgres://...`.
-    pub database_url: String,
-    /// `file:///abs/dir`, `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`.
-    pub blob_url: String,
-    pub listen: SocketAddr,
-    /// The base URL clients reach the API at, for download links; the
-    /// listening address when unset.
-    pub public_url: Option<String>,
-    /// Where the embedded defaults keep state: the SQLite file, local blobs
-    /// and the generated JWT secret.
+    /// Where the embedded defaults keep state: the SQLite file, local blobs,
+    /// the generated JWT secret, the plugin cache and inbox.
     pub data_dir: PathBuf,
-    /// HS256 signing secret. Generated once into `data_dir` when unset.
-    pub jwt_secret: Option<Secret>,
-    /// PEM public key (RSA or EC) of an external identity provider; when
-    /// set, tokens are verified with it (RS256/ES256) instead of the secret.
-    pub jwt_public_key_file: Option<PathBuf>,
-    pub plugins_dir: PathBuf,
-    /// How long a finished file is kept.
-    pub retention: Duration,
-    /// How long a signed download link stays valid.
-    pub link_ttl: Duration,
-    /// Exports run at once by this process's worker.
-    pub worker_concurrency: usize,
-    /// Exports of one organization running at once, across every worker,
-    /// so one tenant cannot starve the others.
-    pub organization_concurrency: usize,
-    /// Run the worker in this process (`exporter serve`, `exporter worker`).
-    pub run_worker: bool,
+    pub database: DatabaseSettings,
+    pub blob: BlobSettings,
+    pub server: ServerSettings,
+    pub auth: AuthSettings,
+    pub worker: WorkerSettings,
+    /// Attempts per export job and the waits between them (transient
+    /// failures only).
+    pub retry: RetryPolicy,
+    pub exports: ExportSettings,
+    pub links: LinkSettings,
+    pub callbacks: CallbackSettings,
+    pub registry: RegistrySettings,
+    /// What every plugin may use during one export.
+    pub sandbox: SandboxLimits,
     /// Serve the REST API (false for `exporter worker`, which serves only
     /// health, readiness and metrics). Set by the command, not configured.
+    #[serde(skip)]
     pub serve_api: bool,
-    /// Attempts per job, the first included; transient failures only.
-    pub max_attempts: u32,
-    pub retry_base: Duration,
-    pub retry_max: Duration,
-    /// How often an idle worker looks for jobs created by other processes;
-    /// jobs created through this process's API are picked up at once.
-    pub poll_interval: Duration,
-    /// Row cap of the synchronous `GET /api/dataexport/...`.
-    pub sync_export_max_rows: u64,
-    pub sweep_interval: Duration,
-    /// How long shutdown waits for running exports before handing them back
-    /// to the queue.
-    pub shutdown_timeout: Duration,
-    /// How often a worker tells the queue it is alive. A worker that misses
-    /// three (killed, or frozen by a GC pause or a VM migration) loses its
-    /// jobs to the other workers.
-    pub worker_heartbeat: Duration,
-    /// A run that reads no row and writes no byte for this long is stopped
-    /// and retried (a dead letter after the last attempt), so a lock or a
-    /// hung connection cannot hold its organization's slot forever.
-    pub stall_timeout: Duration,
-    /// How often each process looks for plugin activations made elsewhere.
-    pub registry_poll_interval: Duration,
-    /// The watched directory: a `.wasm` dropped here is installed and, if it
-    /// passes validation, activated. Empty: `<data_dir>/plugins-inbox`.
-    pub plugins_inbox: Option<PathBuf>,
-    /// Rows in the conformance kit's large export at install time.
-    pub plugin_check_rows: usize,
-    /// The conformance kit's per-call deadline at install time.
-    pub plugin_check_call_timeout: Duration,
-    /// Wall time one install-time validation may take in all; past it the
-    /// validating process is killed and the plugin refused. An install
-    /// request is answered within it.
-    pub plugin_check_timeout: Duration,
-    /// Resident memory (MiB) the validating process may use; past it it is
-    /// killed and the plugin refused.
-    pub plugin_check_memory_mib: u64,
-    /// The program validations run in (`<it> plugin check --install ...`).
-    /// `None`: this executable. Tests that host the service in-process
-    /// point it at the `exporter` binary.
-    pub plugin_validator: Option<PathBuf>,
-    /// Crashed exports in a row before a version is rolled back.
-    pub plugin_trap_threshold: u32,
-    /// Run the conformance kit on newly built built-ins after start-up.
-    pub check_builtins: bool,
-    /// Hosts job callbacks may go to; empty: any public host.
-    pub callback_allowed_hosts: Vec<String>,
-    /// Let callbacks reach loopback and private addresses (off: a client
-    /// could otherwise make the service call inside its own network).
-    pub callback_allow_private: bool,
-    /// Delivery attempts per callback, the first included.
-    pub callback_max_attempts: u32,
-    pub callback_retry_base: Duration,
-    pub callback_retry_max: Duration,
-    /// For one delivery request, connecting included.
-    pub callback_timeout: Duration,
 }
+
+/// The data directory when none is configured.
+const DEFAULT_DATA_DIR: &str = "data";
 
 impl Default for Config {
     fn default() -> Self {
-        let data_dir = PathBuf::from("data");
         Self {
-            database_url: "sqlite://data/exporter.db".into(),
-            blob_url: String::new(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: None,
-            data_dir,
-            jwt_secret: None,
-            jwt_public_key_file: None,
-            plugins_dir: default_plugins_dir(),
-            retention: Duration::from_secs(24 * 3600),
-            link_ttl: Duration::from_secs(24 * 3600),
-            worker_concurrency: 2,
-            organization_concurrency: 4,
-            run_worker: true,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database: DatabaseSettings::default(),
+            blob: BlobSettings::default(),
+            server: ServerSettings::default(),
+            auth: AuthSettings::default(),
+            worker: WorkerSettings::default(),
+            retry: RetryPolicy::default(),
+            exports: ExportSettings::default(),
+            links: LinkSettings::default(),
+            callbacks: CallbackSettings::default(),
+            registry: RegistrySettings::default(),
+            sandbox: SandboxLimits::default(),
             serve_api: true,
-            max_attempts: 5,
-            retry_base: Duration::from_secs(2),
-            retry_max: Duration::from_secs(300),
-            poll_interval: Duration::from_millis(100),
-            sync_export_max_rows: 100_000,
-            sweep_interval: Duration::from_secs(60),
-            shutdown_timeout: Duration::from_secs(30),
-            worker_heartbeat: Duration::from_secs(5),
-            stall_timeout: Duration::from_secs(300),
-            registry_poll_interval: Duration::from_millis(250),
-            plugins_inbox: None,
-            plugin_check_rows: 1_000_000,
-            plugin_check_call_timeout: Duration::from_secs(10),
-            plugin_check_timeout: Duration::from_secs(300),
-            plugin_check_memory_mib: 2048,
-            plugin_validator: None,
-            plugin_trap_threshold: 3,
-            check_builtins: true,
-            callback_allowed_hosts: Vec::new(),
-            callback_allow_private: false,
-            callback_max_attempts: 8,
-            callback_retry_base: Duration::from_secs(5),
-            callback_retry_max: Duration::from_secs(3600),
-            callback_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// One layer (file or environment): every key optional, unknown keys refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Layer {
-    database_url: Option<String>,
-    blob_url: Option<String>,
-    listen: Option<String>,
-    public_url: Option<String>,
-    data_dir: Option<PathBuf>,
-    jwt_secret: Option<String>,
-    jwt_public_key_file: Option<PathBuf>,
-    plugins_dir: Option<PathBuf>,
-    retention: Option<String>,
-    link_ttl: Option<String>,
-    worker_concurrency: Option<usize>,
-    organization_concurrency: Option<usize>,
-    run_worker: Option<bool>,
-    max_attempts: Option<u32>,
-    retry_base: Option<String>,
-    retry_max: Option<String>,
-    poll_interval: Option<String>,
-    sync_export_max_rows: Option<u64>,
-    sweep_interval: Option<String>,
-    shutdown_timeout: Option<String>,
-    worker_heartbeat: Option<String>,
-    stall_timeout: Option<String>,
-    registry_poll_interval: Option<String>,
-    plugins_inbox: Option<PathBuf>,
-    plugin_check_rows: Option<usize>,
-    plugin_check_call_timeout: Option<String>,
-    plugin_check_timeout: Option<String>,
-    plugin_check_memory_mib: Option<u64>,
-    plugin_trap_threshold: Option<u32>,
-    check_builtins: Option<bool>,
-    callback_allowed_hosts: Option<HostList>,
-    callback_allow_private: Option<bool>,
-    callback_max_attempts: Option<u32>,
-    callback_retry_base: Option<String>,
-    callback_retry_max: Option<String>,
-    callback_timeout: Option<String>,
+/// `[database]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://...`. Left at its default, the SQLite
+    /// file follows `data_dir`.
+    pub url: String,
 }
 
-/// A list of hosts: a TOML array, or one string of comma-separated names
-/// (as an environment variable holds it).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum HostList {
-    Many(Vec<String>),
-    One(String),
-}
-
-impl HostList {
-    fn hosts(self) -> Vec<String> {
-        let all = match self {
-            HostList::Many(hosts) => hosts,
-            HostList::One(text) => text.split(',').map(str::to_owned).collect(),
-        };
-        all.into_iter()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| !h.is_empty())
-            .collect()
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: format!("sqlite://{DEFAULT_DATA_DIR}/exporter.db"),
+        }
     }
 }
 
-/// Keys whose environment values are numbers or booleans rather than text.
-const TYPED_KEYS: &[&str] = &[
-    "worker_concurrency",
-    "organization_concurrency",
-    "run_worker",
-    "max_attempts",
-    "sync_export_max_rows",
-    "plugin_check_rows",
-    "plugin_check_memory_mib",
-    "plugin_trap_threshold",
-    "check_builtins",
-    "callback_allow_private",
-    "callback_max_attempts",
+/// `[blob]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobSettings {
+    /// `file:///abs/dir`, `s3://bucket/prefix`, `az://container/prefix`,
+    /// `gs://bucket/prefix`. Empty: `file://<data_dir>/blobs`.
+    pub url: String,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// The address to listen on.
+    #[serde(deserialize_with = "listen_address")]
+    pub listen: SocketAddr,
+    /// The base URL clients reach the API at, for download links; the
+    /// listening address when unset.
+    #[serde(deserialize_with = "non_empty")]
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// HS256 signing secret. Generated once into `data_dir` when unset.
+    #[serde(deserialize_with = "non_empty_secret")]
+    pub jwt_secret: Option<Secret>,
+    /// PEM public key (RSA or EC) of an external identity provider; when
+    /// set, tokens are verified with it (RS256/ES256) instead of the secret.
+    pub jwt_public_key_file: Option<PathBuf>,
+}
+
+/// `[exports]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportSettings {
+    /// How long a finished file is kept.
+    #[serde(with = "exporter_settings::duration")]
+    pub retention: Duration,
+    /// How often expired files are deleted.
+    #[serde(with = "exporter_settings::duration")]
+    pub sweep_interval: Duration,
+    /// Row cap of the synchronous `GET /api/dataexport/...`.
+    pub sync_export_max_rows: u64,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(24 * 3600),
+            sweep_interval: Duration::from_secs(60),
+            sync_export_max_rows: 100_000,
+        }
+    }
+}
+
+/// `[links]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkSettings {
+    /// How long a signed download link stays valid.
+    #[serde(with = "exporter_settings::duration")]
+    pub ttl: Duration,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The settings' names before the sections, at the top of a file or as
+/// `EXPORTER_<NAME>`, and the key each now is. Kept so no deployment
+/// breaks; a flat name and its section key both set is refused.
+pub const FLAT_KEYS: &[(&str, &str)] = &[
+    ("database_url", "database.url"),
+    ("blob_url", "blob.url"),
+    ("listen", "server.listen"),
+    ("public_url", "server.public_url"),
+    ("data_dir", "data_dir"),
+    ("jwt_secret", "auth.jwt_secret"),
+    ("jwt_public_key_file", "auth.jwt_public_key_file"),
+    ("plugins_dir", "registry.plugins_dir"),
+    ("retention", "exports.retention"),
+    ("link_ttl", "links.ttl"),
+    ("worker_concurrency", "worker.concurrency"),
+    (
+        "organization_concurrency",
+        "worker.organization_concurrency",
+    ),
+    ("run_worker", "worker.enabled"),
+    ("max_attempts", "retry.max_attempts"),
+    ("retry_base", "retry.base"),
+    ("retry_max", "retry.max"),
+    ("poll_interval", "worker.poll_interval"),
+    ("sync_export_max_rows", "exports.sync_export_max_rows"),
+    ("sweep_interval", "exports.sweep_interval"),
+    ("shutdown_timeout", "worker.shutdown_timeout"),
+    ("worker_heartbeat", "worker.heartbeat"),
+    ("stall_timeout", "worker.stall_timeout"),
+    ("registry_poll_interval", "registry.poll_interval"),
+    ("plugins_inbox", "registry.inbox"),
+    ("plugin_check_rows", "registry.validation.check_rows"),
+    (
+        "plugin_check_call_timeout",
+        "registry.validation.call_timeout",
+    ),
+    ("plugin_check_timeout", "registry.validation.budget"),
+    // Was MiB; the section key is a size (see `flat_value`).
+    (
+        "plugin_check_memory_mib",
+        "registry.validation.max_process_bytes",
+    ),
+    ("plugin_trap_threshold", "registry.trap_threshold"),
+    ("check_builtins", "registry.check_builtins"),
+    ("callback_allowed_hosts", "callbacks.policy.allowed_hosts"),
+    ("callback_allow_private", "callbacks.policy.allow_private"),
+    ("callback_max_attempts", "callbacks.retry.max_attempts"),
+    ("callback_retry_base", "callbacks.retry.base"),
+    ("callback_retry_max", "callbacks.retry.max"),
+    ("callback_timeout", "callbacks.timeout"),
 ];
+
+/// `EXPORTER_*` variables read by other parts of the program, not settings.
+const NOT_SETTINGS: &[&str] = &[
+    "EXPORTER_CONFIG",
+    "EXPORTER_URL",
+    "EXPORTER_TOKEN",
+    "EXPORTER_LOG",
+    "EXPORTER_LOG_FORMAT",
+];
+
+const ENV_PREFIX: &str = "EXPORTER_";
+
+/// A flat key's value as its section key reads it.
+fn flat_value(flat: &str, value: Value) -> Value {
+    if flat != "plugin_check_memory_mib" {
+        return value;
+    }
+    match &value {
+        Value::String(_, text) => Value::from(format!("{}MiB", text.trim())),
+        // A file's integers are signed.
+        other => match other.to_i128().filter(|n| *n >= 0) {
+            Some(mib) => Value::from(format!("{mib}MiB")),
+            // Not a number: refused as it is, by the size's parser.
+            None => value,
+        },
+    }
+}
+
+/// Where a layer's values came from.
+#[derive(Debug, Clone)]
+enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+}
+
+impl Origin {
+    fn metadata(&self) -> Metadata {
+        let metadata = match self {
+            Origin::Default => Metadata::named("the defaults"),
+            Origin::File(path) => Metadata::from("configuration file", path.as_path()),
+            Origin::Env(name) => Metadata::from("environment variable", name.clone()),
+        };
+        // Errors name a key as it is written in a file: `worker.concurrency`.
+        metadata.interpolater(|_: &Profile, keys: &[&str]| keys.join("."))
+    }
+}
+
+/// One layer: a file, one environment variable, or the defaults.
+struct Layer {
+    origin: Origin,
+    dict: Dict,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        self.origin.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
+/// `value` at `path` (`["worker", "concurrency"]`) in an otherwise empty
+/// dictionary.
+fn nested(path: &[String], value: Value) -> Dict {
+    let (last, sections) = path.split_last().expect("a path has a key");
+    let mut dict = Dict::from([(last.clone(), value)]);
+    for section in sections.iter().rev() {
+        dict = Dict::from([(section.clone(), Value::from(dict))]);
+    }
+    dict
+}
+
+/// The first key path of `dict` that `schema` (the defaults) does not
+/// have, dotted.
+fn unknown_key(schema: &Dict, dict: &Dict) -> Option<String> {
+    for (key, value) in dict {
+        match (schema.get(key), value) {
+            (None, _) => return Some(key.clone()),
+            (Some(Value::Dict(_, section)), Value::Dict(_, inner)) => {
+                if let Some(rest) = unknown_key(section, inner) {
+                    return Some(format!("{key}.{rest}"));
+                }
+            }
+            // A value where a section is (or the reverse): the type
+            // check names it.
+            _ => {}
+        }
+    }
+    None
+}
+
+fn has_path(schema: &Dict, path: &[String]) -> bool {
+    let mut dict = schema;
+    for (i, key) in path.iter().enumerate() {
+        match dict.get(key) {
+            Some(Value::Dict(_, inner)) => dict = inner,
+            Some(_) => return i + 1 == path.len(),
+            None => return false,
+        }
+    }
+    true
+}
+
+fn path_of(dotted: &str) -> Vec<String> {
+    dotted.split('.').map(str::to_owned).collect()
+}
+
+/// The file's own keys, its flat keys moved to their sections.
+fn file_layer(path: &Path, schema: &Dict) -> anyhow::Result<Layer> {
+    use figment::providers::{Format as _, Toml};
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading configuration file {}", path.display()))?;
+    let in_file = || format!("in configuration file {}", path.display());
+    let mut dict = Toml::string(&text)
+        .data()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(in_file)?
+        .remove(&Profile::Default)
+        .unwrap_or_default();
+    for &(flat, dotted) in FLAT_KEYS {
+        if flat == dotted {
+            continue;
+        }
+        let Some(value) = dict.remove(flat) else {
+            continue;
+        };
+        let target = path_of(dotted);
+        anyhow::ensure!(
+            !has_path(&dict, &target),
+            "{}: both {flat} and {dotted} are set; keep {dotted}",
+            in_file()
+        );
+        merge_into(&mut dict, nested(&target, flat_value(flat, value)));
+    }
+    if let Some(key) = unknown_key(schema, &dict) {
+        anyhow::bail!("{}: unknown setting {key:?}", in_file());
+    }
+    Ok(Layer {
+        origin: Origin::File(path.to_path_buf()),
+        dict,
+    })
+}
+
+/// Adds `extra`'s keys to `dict`, section by section.
+fn merge_into(dict: &mut Dict, extra: Dict) {
+    for (key, value) in extra {
+        match (dict.get_mut(&key), value) {
+            (Some(Value::Dict(_, section)), Value::Dict(_, inner)) => merge_into(section, inner),
+            (_, value) => {
+                dict.insert(key, value);
+            }
+        }
+    }
+}
+
+/// One layer per `EXPORTER_*` variable, so each value's origin is its
+/// variable. A name that names no setting is refused, and so are two that
+/// set one setting (a flat name and its section name).
+fn env_layers(env: &[(String, String)], schema: &Dict) -> anyhow::Result<Vec<Layer>> {
+    let mut layers: Vec<Layer> = Vec::new();
+    let mut set_by: BTreeMap<Vec<String>, String> = BTreeMap::new();
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if NOT_SETTINGS.contains(&name.as_str()) {
+            continue;
+        }
+        let key = key.to_ascii_lowercase();
+        let (path, value) = if key.contains("__") {
+            let path: Vec<String> = key.split("__").map(str::to_owned).collect();
+            anyhow::ensure!(
+                path.iter().all(|k| !k.is_empty()),
+                "{name} names no setting: use EXPORTER_SECTION__KEY"
+            );
+            (path, Value::from(value.clone()))
+        } else {
+            match FLAT_KEYS.iter().find(|(flat, _)| *flat == key) {
+                Some(&(flat, dotted)) => (
+                    path_of(dotted),
+                    flat_value(flat, Value::from(value.clone())),
+                ),
+                None => (vec![key.clone()], Value::from(value.clone())),
+            }
+        };
+        let dict = nested(&path, value);
+        if let Some(unknown) = unknown_key(schema, &dict) {
+            anyhow::bail!(
+                "{name} names no setting ({unknown:?}){}",
+                env_hint(&key, schema)
+            );
+        }
+        if let Some(other) = set_by.insert(path.clone(), name.clone()) {
+            anyhow::bail!("{other} and {name} both set {}; keep one", path.join("."));
+        }
+        layers.push(Layer {
+            origin: Origin::Env(name.clone()),
+            dict,
+        });
+    }
+    Ok(layers)
+}
+
+/// `sandbox_memory_bytes` may be `EXPORTER_SANDBOX__MEMORY_BYTES`.
+fn env_hint(key: &str, schema: &Dict) -> String {
+    for section in schema.keys() {
+        if let Some(rest) = key.strip_prefix(&format!("{section}_"))
+            && has_path(schema, &[section.clone(), rest.to_owned()])
+        {
+            return format!(
+                "; did you mean {ENV_PREFIX}{}__{}?",
+                section.to_ascii_uppercase(),
+                rest.to_ascii_uppercase()
+            );
+        }
+    }
+    String::new()
+}
+
+/// The effective configuration and where each value came from.
+pub struct Effective {
+    pub config: Config,
+    figment: Figment,
+    /// Keys filled in from others (`database.url`, `blob.url`).
+    derived: Vec<&'static str>,
+}
 
 impl Config {
     /// Defaults, then `file` (or `$EXPORTER_CONFIG`) when given, then the
     /// process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(Effective::load(file)?.config)
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Self> {
+        Ok(Effective::load_from(file, env)?.config)
+    }
+
+    /// Where callbacks may go.
+    pub fn callback_policy(&self) -> exporter_jobs::callbacks::TargetPolicy {
+        self.callbacks.policy.clone()
+    }
+
+    /// The watched plugins directory.
+    pub fn plugins_inbox(&self) -> PathBuf {
+        self.registry
+            .inbox
+            .clone()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| self.data_dir.join("plugins-inbox"))
+    }
+}
+
+impl Effective {
+    /// As [`Config::load`].
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let env: Vec<(String, String)> = std::env::vars().collect();
         let file = file
@@ -242,273 +504,222 @@ impl Config {
         Self::load_from(file.as_deref(), &env)
     }
 
-    /// [`Config::load`] with an explicit environment, for tests.
+    /// As [`Config::load_from`].
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Self> {
-        let mut config = Config::default();
+        let Ok(Value::Dict(_, defaults)) = Value::serialize(Config::default()) else {
+            anyhow::bail!("the default configuration does not serialize to a table");
+        };
+        let mut figment = Figment::from(Layer {
+            origin: Origin::Default,
+            dict: defaults.clone(),
+        });
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading configuration file {}", path.display()))?;
-            let layer: Layer = toml::from_str(&text)
-                .with_context(|| format!("in configuration file {}", path.display()))?;
-            config.apply(layer)?;
+            figment = figment.merge(file_layer(path, &defaults)?);
         }
-        config.apply(env_layer(env)?)?;
-        config.finish()
+        for layer in env_layers(env, &defaults)? {
+            figment = figment.merge(layer);
+        }
+        // Lossy: an environment variable is text, `4` and `true` included.
+        let config: Config = figment
+            .extract_lossy()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut effective = Effective {
+            config,
+            figment,
+            derived: Vec::new(),
+        };
+        effective.finish()?;
+        Ok(effective)
     }
 
-    fn apply(&mut self, layer: Layer) -> anyhow::Result<()> {
-        let Layer {
-            database_url,
-            blob_url,
-            listen,
-            public_url,
-            data_dir,
-            jwt_secret,
-            jwt_public_key_file,
-            plugins_dir,
-            retention,
-            link_ttl,
-            worker_concurrency,
-            organization_concurrency,
-            run_worker,
-            max_attempts,
-            retry_base,
-            retry_max,
-            poll_interval,
-            sync_export_max_rows,
-            sweep_interval,
-            shutdown_timeout,
-            worker_heartbeat,
-            stall_timeout,
-            registry_poll_interval,
-            plugins_inbox,
-            plugin_check_rows,
-            plugin_check_call_timeout,
-            plugin_check_timeout,
-            plugin_check_memory_mib,
-            plugin_trap_threshold,
-            check_builtins,
-            callback_allowed_hosts,
-            callback_allow_private,
-            callback_max_attempts,
-            callback_retry_base,
-            callback_retry_max,
-            callback_timeout,
-        } = layer;
-        if let Some(dir) = data_dir {
-            // The embedded defaults live under the data directory.
-            if self.database_url == Config::default().database_url {
-                self.database_url = format!("sqlite://{}", dir.join("exporter.db").display());
-            }
-            self.data_dir = dir;
+    /// Where the value at `key` (`worker.concurrency`) came from: `default`,
+    /// a file's path or an environment variable's name.
+    pub fn origin(&self, key: &str) -> String {
+        if self.derived.contains(&key) {
+            return "default, under data_dir".into();
         }
-        set(&mut self.database_url, database_url);
-        set(&mut self.blob_url, blob_url);
-        if let Some(listen) = listen {
-            self.listen = parse_listen(&listen)?;
+        match self
+            .figment
+            .find_metadata(key)
+            .and_then(|m| m.source.as_ref())
+        {
+            Some(Source::File(path)) => format!("from {}", path.display()),
+            Some(Source::Custom(name)) => format!("from {name}"),
+            _ => "default".into(),
         }
-        if public_url.is_some() {
-            self.public_url = public_url.filter(|u| !u.is_empty());
-        }
-        if let Some(secret) = jwt_secret.filter(|s| !s.is_empty()) {
-            self.jwt_secret = Some(Secret::new(secret));
-        }
-        if jwt_public_key_file.is_some() {
-            self.jwt_public_key_file = jwt_public_key_file;
-        }
-        set(&mut self.plugins_dir, plugins_dir);
-        set_duration(&mut self.retention, "retention", retention)?;
-        set_duration(&mut self.link_ttl, "link_ttl", link_ttl)?;
-        set(&mut self.worker_concurrency, worker_concurrency);
-        set(&mut self.organization_concurrency, organization_concurrency);
-        set(&mut self.run_worker, run_worker);
-        set(&mut self.max_attempts, max_attempts);
-        set_duration(&mut self.retry_base, "retry_base", retry_base)?;
-        set_duration(&mut self.retry_max, "retry_max", retry_max)?;
-        set_duration(&mut self.poll_interval, "poll_interval", poll_interval)?;
-        set(&mut self.sync_export_max_rows, sync_export_max_rows);
-        set_duration(&mut self.sweep_interval, "sweep_interval", sweep_interval)?;
-        set_duration(
-            &mut self.shutdown_timeout,
-            "shutdown_timeout",
-            shutdown_timeout,
-        )?;
-        set_duration(
-            &mut self.worker_heartbeat,
-            "worker_heartbeat",
-            worker_heartbeat,
-        )?;
-        set_duration(&mut self.stall_timeout, "stall_timeout", stall_timeout)?;
-        set_duration(
-            &mut self.registry_poll_interval,
-            "registry_poll_interval",
-            registry_poll_interval,
-        )?;
-        if let Some(dir) = plugins_inbox {
-            self.plugins_inbox = Some(dir);
-        }
-        set(&mut self.plugin_check_rows, plugin_check_rows);
-        set_duration(
-            &mut self.plugin_check_call_timeout,
-            "plugin_check_call_timeout",
-            plugin_check_call_timeout,
-        )?;
-        set_duration(
-            &mut self.plugin_check_timeout,
-            "plugin_check_timeout",
-            plugin_check_timeout,
-        )?;
-        set(&mut self.plugin_check_memory_mib, plugin_check_memory_mib);
-        set(&mut self.plugin_trap_threshold, plugin_trap_threshold);
-        set(&mut self.check_builtins, check_builtins);
-        if let Some(hosts) = callback_allowed_hosts {
-            self.callback_allowed_hosts = hosts.hosts();
-        }
-        set(&mut self.callback_allow_private, callback_allow_private);
-        set(&mut self.callback_max_attempts, callback_max_attempts);
-        set_duration(
-            &mut self.callback_retry_base,
-            "callback_retry_base",
-            callback_retry_base,
-        )?;
-        set_duration(
-            &mut self.callback_retry_max,
-            "callback_retry_max",
-            callback_retry_max,
-        )?;
-        set_duration(
-            &mut self.callback_timeout,
-            "callback_timeout",
-            callback_timeout,
-        )?;
-        Ok(())
-    }
-
-    /// Where callbacks may go.
-    pub fn callback_policy(&self) -> exporter_jobs::callbacks::TargetPolicy {
-        exporter_jobs::callbacks::TargetPolicy {
-            allowed_hosts: self.callback_allowed_hosts.clone(),
-            allow_private: self.callback_allow_private,
-        }
-    }
-
-    /// The watched plugins directory.
-    pub fn plugins_inbox(&self) -> PathBuf {
-        self.plugins_inbox
-            .clone()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or_else(|| self.data_dir.join("plugins-inbox"))
     }
 
     /// Fills derived defaults and checks the whole.
-    fn finish(mut self) -> anyhow::Result<Self> {
-        if self.blob_url.is_empty() {
-            let dir = absolute(&self.data_dir.join("blobs"))?;
-            self.blob_url = format!("file://{}", dir.display());
+    fn finish(&mut self) -> anyhow::Result<()> {
+        let config = &mut self.config;
+        if config.database.url == DatabaseSettings::default().url
+            && config.data_dir != Path::new(DEFAULT_DATA_DIR)
+        {
+            // The embedded database lives under the data directory.
+            config.database.url =
+                format!("sqlite://{}", config.data_dir.join("exporter.db").display());
+            self.derived.push("database.url");
         }
-        anyhow::ensure!(
-            self.worker_concurrency >= 1,
-            "worker_concurrency must be at least 1"
-        );
-        anyhow::ensure!(
-            self.organization_concurrency >= 1,
-            "organization_concurrency must be at least 1"
-        );
-        anyhow::ensure!(self.max_attempts >= 1, "max_attempts must be at least 1");
-        anyhow::ensure!(
-            !self.poll_interval.is_zero(),
-            "poll_interval must be positive"
-        );
-        anyhow::ensure!(!self.retention.is_zero(), "retention must be positive");
-        anyhow::ensure!(!self.link_ttl.is_zero(), "link_ttl must be positive");
-        anyhow::ensure!(
-            !self.registry_poll_interval.is_zero(),
-            "registry_poll_interval must be positive"
-        );
-        anyhow::ensure!(
-            self.worker_heartbeat >= Duration::from_secs(1),
-            "worker_heartbeat must be at least 1s (the queue counts whole seconds)"
-        );
-        anyhow::ensure!(
-            !self.stall_timeout.is_zero(),
-            "stall_timeout must be positive"
-        );
-        anyhow::ensure!(
-            self.callback_max_attempts >= 1,
-            "callback_max_attempts must be at least 1"
-        );
-        anyhow::ensure!(
-            !self.callback_timeout.is_zero(),
-            "callback_timeout must be positive"
-        );
-        anyhow::ensure!(
-            self.plugin_trap_threshold >= 1,
-            "plugin_trap_threshold must be at least 1"
-        );
-        Ok(self)
-    }
-}
-
-/// `EXPORTER_DATABASE_URL=...` becomes key `database_url`. Variables that
-/// name no setting are refused, so a typo never silently does nothing.
-fn env_layer(env: &[(String, String)]) -> anyhow::Result<Layer> {
-    // Read by other parts of the program, not settings of this struct.
-    const OTHER: &[&str] = &["config", "url", "token", "log"];
-    let mut table = toml::Table::new();
-    for (name, value) in env {
-        let Some(key) = name.strip_prefix("EXPORTER_") else {
-            continue;
-        };
-        let key = key.to_ascii_lowercase();
-        if OTHER.contains(&key.as_str()) {
-            continue;
+        if config.blob.url.is_empty() {
+            let dir = absolute(&config.data_dir.join("blobs"))?;
+            config.blob.url = format!("file://{}", dir.display());
+            self.derived.push("blob.url");
         }
-        let value = if TYPED_KEYS.contains(&key.as_str()) {
-            format!("v = {value}")
-                .parse::<toml::Table>()
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .ok_or_else(|| anyhow::anyhow!("{name}={value:?} is not a valid value"))?
-        } else {
-            toml::Value::String(value.clone())
+        let config = &self.config;
+        let second = Duration::from_secs(1);
+        let checks = [
+            (
+                config.worker.concurrency >= 1,
+                "worker.concurrency",
+                "at least 1",
+            ),
+            (
+                config.worker.organization_concurrency >= 1,
+                "worker.organization_concurrency",
+                "at least 1",
+            ),
+            (
+                config.retry.max_attempts >= 1,
+                "retry.max_attempts",
+                "at least 1",
+            ),
+            (
+                !config.worker.poll_interval.is_zero(),
+                "worker.poll_interval",
+                "positive",
+            ),
+            (
+                !config.exports.retention.is_zero(),
+                "exports.retention",
+                "positive",
+            ),
+            (
+                !config.exports.sweep_interval.is_zero(),
+                "exports.sweep_interval",
+                "positive",
+            ),
+            (!config.links.ttl.is_zero(), "links.ttl", "positive"),
+            (
+                !config.registry.poll_interval.is_zero(),
+                "registry.poll_interval",
+                "positive",
+            ),
+            (
+                config.worker.heartbeat >= second,
+                "worker.heartbeat",
+                "at least 1s (the queue counts whole seconds)",
+            ),
+            (
+                !config.worker.stall_timeout.is_zero(),
+                "worker.stall_timeout",
+                "positive",
+            ),
+            (
+                config.callbacks.retry.max_attempts >= 1,
+                "callbacks.retry.max_attempts",
+                "at least 1",
+            ),
+            (
+                !config.callbacks.timeout.is_zero(),
+                "callbacks.timeout",
+                "positive",
+            ),
+            (
+                !config.callbacks.poll_interval.is_zero(),
+                "callbacks.poll_interval",
+                "positive",
+            ),
+            (
+                config.registry.trap_threshold >= 1,
+                "registry.trap_threshold",
+                "at least 1",
+            ),
+            (
+                !config.registry.validation.budget.is_zero(),
+                "registry.validation.budget",
+                "positive",
+            ),
+            (
+                !config.registry.validation.call_timeout.is_zero(),
+                "registry.validation.call_timeout",
+                "positive",
+            ),
+        ];
+        for (ok, key, must) in checks {
+            anyhow::ensure!(ok, "{key} must be {must} ({})", self.origin(key));
+        }
+        if let Err(error) = config.sandbox.validate() {
+            let key = format!("sandbox.{}", error.field);
+            anyhow::bail!("sandbox.{error} ({})", self.origin(&key));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, each value with where it came
+    /// from; secrets show as `"<hidden>"`.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        let value = serde_json::to_value(&self.config)?;
+        let serde_json::Value::Object(top) = value else {
+            anyhow::bail!("the configuration is not a table");
         };
-        table.insert(key, value);
+        let mut out =
+            String::from("# The effective configuration; each value says where it came from.\n");
+        self.write_table(&mut out, "", &top)?;
+        Ok(out)
     }
-    Layer::deserialize(table).map_err(|e| anyhow::anyhow!("in EXPORTER_* environment: {e}"))
+
+    fn write_table(
+        &self,
+        out: &mut String,
+        prefix: &str,
+        table: &serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        use std::fmt::Write as _;
+        let key_of = |key: &str| match prefix {
+            "" => key.to_owned(),
+            _ => format!("{prefix}.{key}"),
+        };
+        for (key, value) in table {
+            let origin = self.origin(&key_of(key));
+            match value {
+                serde_json::Value::Object(_) => {}
+                serde_json::Value::Null => writeln!(out, "# {key}: unset  # {origin}")?,
+                value => {
+                    let value = toml::Value::try_from(value)?;
+                    writeln!(out, "{key} = {value}  # {origin}")?;
+                }
+            }
+        }
+        for (key, value) in table {
+            if let serde_json::Value::Object(section) = value {
+                let name = key_of(key);
+                writeln!(out, "\n[{name}]")?;
+                self.write_table(out, &name, section)?;
+            }
+        }
+        Ok(())
+    }
 }
 
-fn set<T>(target: &mut T, value: Option<T>) {
-    if let Some(value) = value {
-        *target = value;
-    }
+fn listen_address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_listen(&text).map_err(serde::de::Error::custom)
 }
 
-fn set_duration(target: &mut Duration, key: &str, value: Option<String>) -> anyhow::Result<()> {
-    if let Some(text) = value {
-        *target = parse_duration(&text).with_context(|| format!("setting {key}"))?;
-    }
-    Ok(())
+/// An empty text is as good as none (an environment variable set to "").
+fn non_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.filter(|s| !s.is_empty()))
 }
 
-/// `250ms`, `30s`, `5m`, `24h`, `7d`.
+fn non_empty_secret<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Secret>, D::Error> {
+    Ok(Option::<Secret>::deserialize(deserializer)?.filter(|s| !s.expose().is_empty()))
+}
+
+/// `250ms`, `30s`, `5m`, `24h`, `7d`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| {
-        anyhow::anyhow!("{text:?} is not a duration like 250ms, 30s, 5m, 24h or 7d")
-    })?;
-    let seconds = |factor: u64| Duration::from_secs(n.saturating_mul(factor));
-    Ok(match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "s" | "" => seconds(1),
-        "m" => seconds(60),
-        "h" => seconds(3600),
-        "d" => seconds(86_400),
-        other => anyhow::bail!("unknown duration unit {other:?} in {text:?}: use ms, s, m, h or d"),
-    })
+    Ok(exporter_settings::parse_duration(text)?)
 }
 
 pub fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
@@ -536,15 +747,24 @@ mod tests {
             .collect()
     }
 
+    fn file(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("exporter.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn refusal(file: Option<&Path>, pairs: &[(&str, &str)]) -> String {
+        let error = Config::load_from(file, &env(pairs)).unwrap_err();
+        format!("{error:#}")
+    }
+
     #[test]
     fn layers_override_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("exporter.toml");
-        std::fs::write(
-            &file,
-            "listen = \"0.0.0.0:9000\"\nretention = \"2h\"\nworker_concurrency = 3\n",
-        )
-        .unwrap();
+        let file = file(
+            &dir,
+            "listen = \"0.0.0.0:9000\"\nretention = \"2h\"\n\n[worker]\nconcurrency = 3\n",
+        );
         let config = Config::load_from(
             Some(&file),
             &env(&[
@@ -555,27 +775,395 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
-        assert_eq!(config.retention, Duration::from_secs(1800));
-        assert_eq!(config.worker_concurrency, 4);
-        assert_eq!(config.jwt_secret.as_ref().unwrap().expose(), "12345");
-        assert!(config.blob_url.starts_with("file:///"));
+        assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.exports.retention, Duration::from_secs(1800));
+        assert_eq!(config.worker.concurrency, 4);
+        assert_eq!(config.auth.jwt_secret.as_ref().unwrap().expose(), "12345");
+        assert!(config.blob.url.starts_with("file:///"));
+        // Untouched sections keep their defaults.
+        assert_eq!(config.sandbox, SandboxLimits::default());
+        assert_eq!(config.callbacks, CallbackSettings::default());
         // The secret never shows in Debug output.
         assert!(!format!("{config:?}").contains("12345"));
     }
 
     #[test]
     fn mistakes_are_refused_with_their_name() {
-        let error = Config::load_from(None, &env(&[("EXPORTER_RETENTOIN", "1h")])).unwrap_err();
-        assert!(format!("{error:#}").contains("retentoin"), "{error:#}");
-        let error = Config::load_from(None, &env(&[("EXPORTER_RETENTION", "1 week")])).unwrap_err();
-        assert!(format!("{error:#}").contains("retention"), "{error:#}");
-        let error =
-            Config::load_from(None, &env(&[("EXPORTER_MAX_ATTEMPTS", "many")])).unwrap_err();
+        let error = refusal(None, &[("EXPORTER_RETENTOIN", "1h")]);
+        assert!(error.contains("retentoin"), "{error}");
+        let error = refusal(None, &[("EXPORTER_RETENTION", "1 week")]);
         assert!(
-            format!("{error:#}").contains("EXPORTER_MAX_ATTEMPTS"),
-            "{error:#}"
+            error.contains("retention") && error.contains("EXPORTER_RETENTION"),
+            "{error}"
         );
+        let error = refusal(None, &[("EXPORTER_MAX_ATTEMPTS", "many")]);
+        assert!(error.contains("EXPORTER_MAX_ATTEMPTS"), "{error}");
+        let error = refusal(None, &[("EXPORTER_WORKER__CONCURRENCY", "0")]);
+        assert!(
+            error.contains("worker.concurrency must be at least 1")
+                && error.contains("EXPORTER_WORKER__CONCURRENCY"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn section_names_in_the_environment() {
+        let config = Config::load_from(
+            None,
+            &env(&[
+                ("EXPORTER_WORKER__CONCURRENCY", "7"),
+                ("EXPORTER_SERVER__PUBLIC_URL", "https://exports.example.com"),
+                ("EXPORTER_SANDBOX__MEMORY_BYTES", "48MiB"),
+                ("EXPORTER_SANDBOX__CALL_TIMEOUT", "2s"),
+                (
+                    "EXPORTER_CALLBACKS__POLICY__ALLOWED_HOSTS",
+                    "A.example, b.example",
+                ),
+                ("EXPORTER_CALLBACKS__RETRY__MAX_ATTEMPTS", "2"),
+                ("EXPORTER_REGISTRY__VALIDATION__BUDGET", "90"),
+                ("EXPORTER_REGISTRY__CHECK_BUILTINS", "false"),
+                ("exporter_worker__concurrency", "not ours: lower case"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.worker.concurrency, 7);
+        assert_eq!(
+            config.server.public_url.as_deref(),
+            Some("https://exports.example.com")
+        );
+        assert_eq!(config.sandbox.memory_bytes, 48 << 20);
+        assert_eq!(config.sandbox.call_timeout, Duration::from_secs(2));
+        assert_eq!(
+            config.callback_policy().allowed_hosts,
+            ["a.example", "b.example"]
+        );
+        assert_eq!(config.callbacks.retry.max_attempts, 2);
+        // The rest of the callbacks' retry keeps the callbacks' defaults,
+        // not the exports'.
+        assert_eq!(config.callbacks.retry.base, Duration::from_secs(5));
+        assert_eq!(config.registry.validation.budget, Duration::from_secs(90));
+        assert!(!config.registry.check_builtins);
+    }
+
+    #[test]
+    fn names_read_elsewhere_are_not_settings() {
+        let config = Config::load_from(
+            None,
+            &env(&[
+                ("EXPORTER_URL", "http://127.0.0.1:8080"),
+                ("EXPORTER_TOKEN", "t"),
+                ("EXPORTER_LOG", "debug"),
+                ("EXPORTER_LOG_FORMAT", "json"),
+                ("EXPORTER_CONFIG", "/nowhere.toml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server, ServerSettings::default());
+    }
+
+    type Check = fn(&Config) -> bool;
+
+    /// Every flat name of before the sections: its value in the environment
+    /// and in a file, and what it must set.
+    const FLAT_CASES: &[(&str, &str, &str, Check)] = &[
+        (
+            "database_url",
+            "postgres://db/x",
+            "\"postgres://db/x\"",
+            |c| c.database.url == "postgres://db/x",
+        ),
+        ("blob_url", "s3://b/p", "\"s3://b/p\"", |c| {
+            c.blob.url == "s3://b/p"
+        }),
+        ("listen", "0.0.0.0:9000", "\"0.0.0.0:9000\"", |c| {
+            c.server.listen.port() == 9000
+        }),
+        ("public_url", "https://x.test", "\"https://x.test\"", |c| {
+            c.server.public_url.as_deref() == Some("https://x.test")
+        }),
+        ("data_dir", "/srv/exporter", "\"/srv/exporter\"", |c| {
+            c.data_dir == Path::new("/srv/exporter")
+                && c.database.url == "sqlite:///srv/exporter/exporter.db"
+                && c.blob.url == "file:///srv/exporter/blobs"
+        }),
+        ("jwt_secret", "s3cret", "\"s3cret\"", |c| {
+            c.auth.jwt_secret.as_ref().map(Secret::expose) == Some("s3cret")
+        }),
+        ("jwt_public_key_file", "/k.pem", "\"/k.pem\"", |c| {
+            c.auth.jwt_public_key_file.as_deref() == Some(Path::new("/k.pem"))
+        }),
+        ("plugins_dir", "/p", "\"/p\"", |c| {
+            c.registry.plugins_dir == Path::new("/p")
+        }),
+        ("retention", "2h", "\"2h\"", |c| {
+            c.exports.retention == Duration::from_secs(7200)
+        }),
+        ("link_ttl", "5m", "\"5m\"", |c| {
+            c.links.ttl == Duration::from_secs(300)
+        }),
+        ("worker_concurrency", "9", "9", |c| {
+            c.worker.concurrency == 9
+        }),
+        ("organization_concurrency", "6", "6", |c| {
+            c.worker.organization_concurrency == 6
+        }),
+        ("run_worker", "false", "false", |c| !c.worker.enabled),
+        ("max_attempts", "7", "7", |c| c.retry.max_attempts == 7),
+        ("retry_base", "3s", "\"3s\"", |c| {
+            c.retry.base == Duration::from_secs(3)
+        }),
+        ("retry_max", "1h", "\"1h\"", |c| {
+            c.retry.max == Duration::from_secs(3600)
+        }),
+        ("poll_interval", "250ms", "\"250ms\"", |c| {
+            c.worker.poll_interval == Duration::from_millis(250)
+        }),
+        ("sync_export_max_rows", "12", "12", |c| {
+            c.exports.sync_export_max_rows == 12
+        }),
+        ("sweep_interval", "2m", "\"2m\"", |c| {
+            c.exports.sweep_interval == Duration::from_secs(120)
+        }),
+        ("shutdown_timeout", "45s", "\"45s\"", |c| {
+            c.worker.shutdown_timeout == Duration::from_secs(45)
+        }),
+        ("worker_heartbeat", "3s", "\"3s\"", |c| {
+            c.worker.heartbeat == Duration::from_secs(3)
+        }),
+        ("stall_timeout", "90", "\"90\"", |c| {
+            c.worker.stall_timeout == Duration::from_secs(90)
+        }),
+        ("registry_poll_interval", "1s", "\"1s\"", |c| {
+            c.registry.poll_interval == Duration::from_secs(1)
+        }),
+        ("plugins_inbox", "/in", "\"/in\"", |c| {
+            c.plugins_inbox() == Path::new("/in")
+        }),
+        ("plugin_check_rows", "5000", "5000", |c| {
+            c.registry.validation.check_rows == 5000
+        }),
+        ("plugin_check_call_timeout", "4s", "\"4s\"", |c| {
+            c.registry.validation.call_timeout == Duration::from_secs(4)
+        }),
+        ("plugin_check_timeout", "2m", "\"2m\"", |c| {
+            c.registry.validation.budget == Duration::from_secs(120)
+        }),
+        ("plugin_check_memory_mib", "512", "512", |c| {
+            c.registry.validation.max_process_bytes == 512 << 20
+        }),
+        ("plugin_trap_threshold", "5", "5", |c| {
+            c.registry.trap_threshold == 5
+        }),
+        ("check_builtins", "false", "false", |c| {
+            !c.registry.check_builtins
+        }),
+        (
+            "callback_allowed_hosts",
+            "Hooks.test, b.test",
+            "[\"Hooks.test\", \"b.test\"]",
+            |c| c.callbacks.policy.allowed_hosts == ["hooks.test", "b.test"],
+        ),
+        ("callback_allow_private", "true", "true", |c| {
+            c.callbacks.policy.allow_private
+        }),
+        ("callback_max_attempts", "3", "3", |c| {
+            c.callbacks.retry.max_attempts == 3
+        }),
+        ("callback_retry_base", "1s", "\"1s\"", |c| {
+            c.callbacks.retry.base == Duration::from_secs(1)
+        }),
+        ("callback_retry_max", "10m", "\"10m\"", |c| {
+            c.callbacks.retry.max == Duration::from_secs(600)
+        }),
+        ("callback_timeout", "20s", "\"20s\"", |c| {
+            c.callbacks.timeout == Duration::from_secs(20)
+        }),
+    ];
+
+    #[test]
+    fn every_flat_name_still_works_in_the_environment_and_in_a_file() {
+        let covered: Vec<&str> = FLAT_CASES.iter().map(|case| case.0).collect();
+        let aliases: Vec<&str> = FLAT_KEYS.iter().map(|(flat, _)| *flat).collect();
+        assert_eq!(covered, aliases, "one case per flat key, in order");
+        let dir = tempfile::tempdir().unwrap();
+        for &(flat, env_value, toml_value, check) in FLAT_CASES {
+            let name = format!("EXPORTER_{}", flat.to_ascii_uppercase());
+            let config = Config::load_from(None, &[(name.clone(), env_value.into())])
+                .unwrap_or_else(|e| panic!("{name}={env_value}: {e:#}"));
+            assert!(check(&config), "{name}={env_value}: {config:#?}");
+            let path = file(&dir, &format!("{flat} = {toml_value}\n"));
+            let config = Config::load_from(Some(&path), &[])
+                .unwrap_or_else(|e| panic!("{flat} = {toml_value}: {e:#}"));
+            assert!(check(&config), "{flat} = {toml_value}: {config:#?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(&dir, "retentoin = \"1h\"\n");
+        let error = refusal(Some(&path), &[]);
+        assert!(
+            error.contains("\"retentoin\"") && error.contains(&path.display().to_string()),
+            "{error}"
+        );
+        let path = file(&dir, "[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n");
+        let error = refusal(Some(&path), &[]);
+        assert!(error.contains("\"server.lisen\""), "{error}");
+        let path = file(&dir, "[sandbx]\nmemory_bytes = 1\n");
+        let error = refusal(Some(&path), &[]);
+        assert!(error.contains("\"sandbx\""), "{error}");
+        // Not configurable: set by the command, or by tests in code.
+        let path = file(&dir, "serve_api = false\n");
+        assert!(refusal(Some(&path), &[]).contains("serve_api"));
+        let path = file(&dir, "[registry.validation]\nvalidator = \"/bin/true\"\n");
+        let error = refusal(Some(&path), &[]);
+        assert!(error.contains("registry.validation.validator"), "{error}");
+
+        let error = refusal(None, &[("EXPORTER_SANDBOX__MEMORY_BYTE", "1")]);
+        assert!(
+            error.contains("EXPORTER_SANDBOX__MEMORY_BYTE")
+                && error.contains("sandbox.memory_byte"),
+            "{error}"
+        );
+        // A section key with one underscore is no flat name: the message
+        // says how to write it.
+        let error = refusal(None, &[("EXPORTER_SANDBOX_MEMORY_BYTES", "1")]);
+        assert!(
+            error.contains("did you mean EXPORTER_SANDBOX__MEMORY_BYTES?"),
+            "{error}"
+        );
+        let error = refusal(None, &[("EXPORTER_WORKER__", "1")]);
+        assert!(error.contains("EXPORTER_WORKER__"), "{error}");
+    }
+
+    #[test]
+    fn a_setting_set_twice_in_one_layer_is_refused() {
+        let error = refusal(
+            None,
+            &[
+                ("EXPORTER_WORKER_CONCURRENCY", "2"),
+                ("EXPORTER_WORKER__CONCURRENCY", "3"),
+            ],
+        );
+        assert!(
+            error.contains("EXPORTER_WORKER_CONCURRENCY")
+                && error.contains("EXPORTER_WORKER__CONCURRENCY"),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(&dir, "retention = \"1h\"\n[exports]\nretention = \"2h\"\n");
+        let error = refusal(Some(&path), &[]);
+        assert!(
+            error.contains("both retention and exports.retention"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn sandbox_limits_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            &dir,
+            "[sandbox]\nmemory_bytes = \"48MiB\"\ncall_timeout = \"2s\"\nexport_timeout = \"10m\"\n\
+             max_output_bytes = \"1GiB\"\nmax_chunk_bytes = 65536\nstderr_bytes = \"4KiB\"\n\
+             drop_timeout = \"500ms\"\nmax_log_lines = 10\nmax_log_bytes = 0\n",
+        );
+        let config = Config::load_from(Some(&path), &[]).unwrap();
+        assert_eq!(
+            config.sandbox,
+            SandboxLimits {
+                memory_bytes: 48 << 20,
+                call_timeout: Duration::from_secs(2),
+                export_timeout: Duration::from_secs(600),
+                max_output_bytes: 1 << 30,
+                max_chunk_bytes: 65_536,
+                stderr_bytes: 4096,
+                drop_timeout: Duration::from_millis(500),
+                max_log_lines: 10,
+                max_log_bytes: 0,
+            }
+        );
+        // Install-time validation may not allow more than the exports.
+        let settings = crate::service::registry_settings(&config);
+        assert_eq!(settings.validation.memory_bytes, 48 << 20);
+
+        let path = file(&dir, "[sandbox]\nmemory_bytes = 0\n");
+        let error = refusal(Some(&path), &[]);
+        assert!(
+            error.contains("sandbox.memory_bytes must be at least 64KiB")
+                && error.contains(&path.display().to_string()),
+            "{error}"
+        );
+        let error = refusal(None, &[("EXPORTER_SANDBOX__CALL_TIMEOUT", "0s")]);
+        assert!(
+            error.contains(
+                "sandbox.call_timeout must be positive (from EXPORTER_SANDBOX__CALL_TIMEOUT)"
+            ),
+            "{error}"
+        );
+        let error = refusal(None, &[("EXPORTER_SANDBOX__MAX_OUTPUT_BYTES", "1PiB")]);
+        assert!(error.contains("PiB"), "{error}");
+    }
+
+    #[test]
+    fn origins_are_kept_and_printed_with_secrets_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            &dir,
+            "link_ttl = \"2h\"\n[server]\nlisten = \"0.0.0.0:9000\"\n[auth]\njwt_secret = \"from-the-file\"\n",
+        );
+        let effective = Effective::load_from(
+            Some(&path),
+            &env(&[
+                ("EXPORTER_RETENTION", "3h"),
+                ("EXPORTER_SANDBOX__MEMORY_BYTES", "32MiB"),
+                ("EXPORTER_JWT_SECRET", "from-the-environment"),
+            ]),
+        )
+        .unwrap();
+        let from_file = format!("from {}", path.display());
+        assert_eq!(effective.origin("links.ttl"), from_file);
+        assert_eq!(effective.origin("server.listen"), from_file);
+        assert_eq!(
+            effective.origin("exports.retention"),
+            "from EXPORTER_RETENTION"
+        );
+        assert_eq!(
+            effective.origin("auth.jwt_secret"),
+            "from EXPORTER_JWT_SECRET"
+        );
+        assert_eq!(effective.origin("worker.concurrency"), "default");
+        assert_eq!(effective.origin("blob.url"), "default, under data_dir");
+
+        let text = effective.to_toml().unwrap();
+        for line in [
+            format!("ttl = \"2h\"  # {from_file}"),
+            format!("listen = \"0.0.0.0:9000\"  # {from_file}"),
+            "retention = \"3h\"  # from EXPORTER_RETENTION".into(),
+            "memory_bytes = \"32MiB\"  # from EXPORTER_SANDBOX__MEMORY_BYTES".into(),
+            "jwt_secret = \"<hidden>\"  # from EXPORTER_JWT_SECRET".into(),
+            "concurrency = 2  # default".into(),
+            "# public_url: unset  # default".into(),
+            "[registry.validation]".into(),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
+        assert!(!text.contains("from-the-"), "{text}");
+
+        // What it prints reads back as the same configuration, but for
+        // the secret, whose placeholder is refused.
+        std::fs::write(&path, &text).unwrap();
+        let error = refusal(Some(&path), &[]);
+        assert!(error.contains("placeholder"), "{error}");
+        std::fs::write(&path, text.replace("jwt_secret = \"<hidden>\"", "")).unwrap();
+        let again = Config::load_from(Some(&path), &[]).unwrap();
+        let mut expected = effective.config.clone();
+        expected.auth.jwt_secret = None;
+        assert_eq!(format!("{again:?}"), format!("{expected:?}"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! tests, benchmarks and embedders use. The work is done in the crates
 //! under `host/crates/`, bottom to top (each imports only crates above it
 //! in this list; `docs/architecture.md` draws the graph):
+//! - `exporter-settings`: durations and sizes as the settings read them.
 //! - `exporter-wit` ([`wit`], in `wit/vocabulary/`): the WIT contract's
 //!   vocabulary, shared with the plugin SDK: column and option types, the
 //!   format description, civil-date arithmetic.
@@ -25,7 +26,8 @@
 //! - `exporter-jobs` ([`jobs`], [`callbacks`]): the job lifecycle.
 //! - `exporter-api` ([`api`]): the REST API.
 //!
-//! Here: [`config`] (layered configuration), [`service`] (everything
+//! Here: [`config`] (layered configuration in sections, each the settings
+//! type of the crate that uses it), [`service`] (everything
 //! assembled and started), [`cli`], [`telemetry`]. Nothing below imports
 //! this crate.
 

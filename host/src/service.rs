@@ -11,12 +11,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Secret};
 use exporter_api::{ApiSettings, AppState, Shared, router};
 use exporter_auth::{TokenKeys, load_or_create_secret};
-use exporter_jobs::dispatcher::{CallbackSettings, Deliveries, run_dispatcher};
+use exporter_jobs::dispatcher::{Deliveries, run_dispatcher};
 use exporter_jobs::links::JobLinks;
-use exporter_jobs::retry::RetryPolicy;
 use exporter_jobs::runner::RunnerSettings;
 use exporter_jobs::sweeper::run_sweeper;
-use exporter_jobs::worker::{WorkerSettings, run_worker};
+use exporter_jobs::worker::run_worker;
 use exporter_jobs::{ExportQueue, JobRepo, JobRunner, RunningJobs};
 use exporter_metrics::Metrics;
 use exporter_registry::formats::FormatRegistry;
@@ -29,9 +28,6 @@ use exporter_store::db::Database;
 
 /// Exports the API may stream directly at once, beyond the worker's.
 const DIRECT_EXPORTS: u32 = 8;
-
-/// How often each process looks for due callbacks.
-const CALLBACK_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How long shutdown waits for database connections to come back.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -53,7 +49,7 @@ pub struct RunningService {
 
 /// The HS256 secret: configured, or generated once under the data directory.
 pub fn service_secret(config: &Config) -> anyhow::Result<Secret> {
-    match &config.jwt_secret {
+    match &config.auth.jwt_secret {
         Some(secret) => Ok(secret.clone()),
         None => load_or_create_secret(&config.data_dir),
     }
@@ -61,7 +57,7 @@ pub fn service_secret(config: &Config) -> anyhow::Result<Secret> {
 
 /// Opens the configured database and applies our migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
-    let db = Database::connect(&config.database_url).await?;
+    let db = Database::connect(&config.database.url).await?;
     db.migrate().await?;
     Ok(db)
 }
@@ -72,20 +68,21 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     let db = open_database(&config).await?;
     let (queue, wakeups) = ExportQueue::open(&db).await?;
     let secret = service_secret(&config)?;
-    let keys = match &config.jwt_public_key_file {
+    let keys = match &config.auth.jwt_public_key_file {
         Some(path) => TokenKeys::from_public_key_file(path)?,
         None => TokenKeys::from_secret(&secret),
     };
     let links = LinkSigner::new(&secret);
-    let blobs = BlobStore::open(&config.blob_url)?;
+    let blobs = BlobStore::open(&config.blob.url)?;
     let metrics = Metrics::new();
     let registry = open_registry(&config, &db, &blobs, &metrics).await?;
     let formats = registry.formats().clone();
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .with_context(|| format!("listening on {}", config.listen))?;
+        .with_context(|| format!("listening on {}", config.server.listen))?;
     let local_addr = listener.local_addr()?;
     let public_url = config
+        .server
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local_addr}"))
@@ -97,13 +94,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         blobs: blobs.clone(),
         signer: links.clone(),
         public_url: public_url.clone(),
-        ttl: config.link_ttl,
+        ttl: config.links.ttl,
     };
     let state = AppState::new(Shared {
         settings: ApiSettings {
-            max_attempts: config.max_attempts,
+            max_attempts: config.retry.max_attempts,
             callback_policy: config.callback_policy(),
-            sync_export_max_rows: config.sync_export_max_rows,
+            sync_export_max_rows: config.exports.sync_export_max_rows,
         },
         db: db.clone(),
         repo: repo.clone(),
@@ -132,7 +129,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
                 .await
         })
     };
-    let worker = config.run_worker.then(|| {
+    let worker = config.worker.enabled.then(|| {
         let runner = Arc::new(JobRunner {
             repo: repo.clone(),
             queue: queue.clone(),
@@ -142,38 +139,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             metrics,
             running,
             settings: RunnerSettings {
-                retention: config.retention,
-                retry: RetryPolicy {
-                    max_attempts: config.max_attempts,
-                    base: config.retry_base,
-                    max: config.retry_max,
-                },
-                organization_concurrency: config.organization_concurrency,
-                stall_timeout: config.stall_timeout,
+                retention: config.exports.retention,
+                retry: config.retry,
+                organization_concurrency: config.worker.organization_concurrency,
+                stall_timeout: config.worker.stall_timeout,
                 ..RunnerSettings::default()
             },
         });
-        let settings = WorkerSettings {
-            concurrency: config.worker_concurrency,
-            poll_interval: config.poll_interval,
-            shutdown_timeout: config.shutdown_timeout,
-            heartbeat: config.worker_heartbeat,
-        };
+        let settings = config.worker.clone();
         let stop = shutdown.clone();
         tokio::spawn(run_worker(queue, wakeups, runner, settings, async move {
             stop.cancelled().await
         }))
     });
-    let callbacks = CallbackSettings {
-        policy: config.callback_policy(),
-        retry: RetryPolicy {
-            max_attempts: config.callback_max_attempts,
-            base: config.callback_retry_base,
-            max: config.callback_retry_max,
-        },
-        timeout: config.callback_timeout,
-        poll_interval: CALLBACK_POLL,
-    };
     let mut background = vec![
         tokio::spawn(run_sync(registry.clone(), shutdown.clone())),
         tokio::spawn(run_inbox(
@@ -186,7 +164,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     // left at its default would point it at itself, and workers serve no
     // files. So callbacks go out from API processes, or from any process
     // told where the API is.
-    if config.serve_api || config.public_url.is_some() {
+    if config.serve_api || config.server.public_url.is_some() {
         let deliveries = Deliveries {
             db: db.clone(),
             repo: repo.clone(),
@@ -194,24 +172,24 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         };
         background.push(tokio::spawn(run_dispatcher(
             deliveries,
-            callbacks,
+            config.callbacks.clone(),
             shutdown.clone(),
         )));
     }
     let sweeper = tokio::spawn(run_sweeper(
         repo,
         blobs.clone(),
-        config.sweep_interval,
+        config.exports.sweep_interval,
         shutdown.clone(),
     ));
-    tracing::info!(%local_addr, database = %exporter_store::db::redact(&config.database_url), blobs = %blobs.url(),
-        worker = config.run_worker, "exporter started");
+    tracing::info!(%local_addr, database = %exporter_store::db::redact(&config.database.url), blobs = %blobs.url(),
+        worker = config.worker.enabled, "exporter started");
     Ok(RunningService {
         local_addr,
         public_url,
         state,
         shutdown,
-        shutdown_timeout: config.shutdown_timeout,
+        shutdown_timeout: config.worker.shutdown_timeout,
         server,
         worker,
         sweeper,
@@ -238,7 +216,8 @@ pub async fn open_registry(
     }
     let runtime = RuntimeConfig {
         cache_dir: Some(cache_dir),
-        max_concurrent_exports: config.worker_concurrency as u32 + DIRECT_EXPORTS,
+        max_concurrent_exports: config.worker.concurrency as u32 + DIRECT_EXPORTS,
+        limits: config.sandbox.clone(),
         ..RuntimeConfig::default()
     };
     let engine = tokio::task::spawn_blocking(move || PluginEngine::new(runtime))
@@ -252,25 +231,25 @@ pub async fn open_registry(
         metrics.clone(),
         registry_settings(config),
     );
-    registry.register_builtins(&config.plugins_dir).await?;
+    registry
+        .register_builtins(&config.registry.plugins_dir)
+        .await?;
     Ok(registry)
 }
 
-/// The registry's settings from the service's.
+/// The registry's settings from the service's: install-time validation
+/// never lets a plugin use more memory than its exports may.
 pub fn registry_settings(config: &Config) -> RegistrySettings {
+    let registry = &config.registry;
     RegistrySettings {
         validation: ValidationSettings {
-            check_rows: config.plugin_check_rows,
-            call_timeout: config.plugin_check_call_timeout,
-            budget: config.plugin_check_timeout,
-            max_process_bytes: config.plugin_check_memory_mib << 20,
-            validator: config.plugin_validator.clone(),
-            ..ValidationSettings::default()
+            memory_bytes: registry
+                .validation
+                .memory_bytes
+                .min(config.sandbox.memory_bytes),
+            ..registry.validation.clone()
         },
-        poll_interval: config.registry_poll_interval,
-        trap_threshold: config.plugin_trap_threshold,
-        check_builtins: config.check_builtins,
-        ..RegistrySettings::default()
+        ..registry.clone()
     }
 }
 

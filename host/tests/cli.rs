@@ -333,3 +333,65 @@ fn migrate_seed_and_export_a_dataset_from_sqlite() {
         stderr(&bad)
     );
 }
+
+/// `exporter config show`: the effective configuration as TOML, each value
+/// with where it came from, the secret hidden.
+#[test]
+fn config_show_prints_each_value_with_its_origin_and_hides_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exporter.toml");
+    std::fs::write(
+        &file,
+        "link_ttl = \"2h\"\n\n[server]\nlisten = \"0.0.0.0:9000\"\n\n[sandbox]\nmemory_bytes = \"64MiB\"\n",
+    )
+    .unwrap();
+    let show = |extra: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_exporter"));
+        // Only the variables set here: none of the caller's EXPORTER_*.
+        command
+            .env_clear()
+            .args(["config", "show", "--config", file.to_str().unwrap()])
+            .env("EXPORTER_DATA_DIR", dir.path())
+            .env("EXPORTER_RETENTION", "3h")
+            .env("EXPORTER_WORKER__CONCURRENCY", "7")
+            .env("EXPORTER_JWT_SECRET", "do-not-print-me");
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        command.output().expect("the exporter binary runs")
+    };
+    let output = show(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let from_file = format!("# from {}", file.display());
+    for line in [
+        "retention = \"3h\"  # from EXPORTER_RETENTION".to_owned(),
+        "concurrency = 7  # from EXPORTER_WORKER__CONCURRENCY".to_owned(),
+        format!(
+            "data_dir = {:?}  # from EXPORTER_DATA_DIR",
+            dir.path().display().to_string()
+        ),
+        format!("ttl = \"2h\"  {from_file}"),
+        format!("listen = \"0.0.0.0:9000\"  {from_file}"),
+        format!("memory_bytes = \"64MiB\"  {from_file}"),
+        "max_attempts = 5  # default".to_owned(),
+        "jwt_secret = \"<hidden>\"  # from EXPORTER_JWT_SECRET".to_owned(),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in\n{text}"
+        );
+    }
+    assert!(!text.contains("do-not-print-me"), "{text}");
+    let parsed: toml::Table = toml::from_str(&text).expect("the output is TOML");
+    assert_eq!(parsed["worker"]["concurrency"].as_integer(), Some(7));
+
+    // A typo is refused by name, not ignored.
+    let output = show(&[("EXPORTER_RETENTOIN", "1h")]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("EXPORTER_RETENTOIN"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -53,20 +53,20 @@ impl TestService {
         };
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
-            database_url,
-            blob_url: format!("file://{}", blobs_dir.display()),
-            listen: "127.0.0.1:0".parse().expect("address"),
-            jwt_secret: Some(Secret::new(SECRET)),
-            plugins_dir: crate::target_dir().join("plugins"),
-            // The built-ins' conformance is tested on its own (formats.rs,
-            // xlsx.rs, pdf.rs); every service re-checking them would only
-            // compete with the test for the CPU.
-            check_builtins: false,
-            // Validation re-executes the service's binary; here that is the
-            // test harness, so point it at the real one.
-            plugin_validator: Some(crate::exporter_binary()),
             ..Config::default()
         };
+        config.database.url = database_url;
+        config.blob.url = format!("file://{}", blobs_dir.display());
+        config.server.listen = "127.0.0.1:0".parse().expect("address");
+        config.auth.jwt_secret = Some(Secret::new(SECRET));
+        config.registry.plugins_dir = crate::target_dir().join("plugins");
+        // The built-ins' conformance is tested on its own (formats.rs,
+        // xlsx.rs, pdf.rs); every service re-checking them would only
+        // compete with the test for the CPU.
+        config.registry.check_builtins = false;
+        // Validation re-executes the service's binary; here that is the
+        // test harness, so point it at the real one.
+        config.registry.validation.validator = Some(crate::exporter_binary());
         adjust(&mut config);
         let db = open_database(&config).await.expect("database");
         demo::seed(&db, rows).await.expect("demo data");
@@ -231,6 +231,11 @@ impl TestService {
         }
         out.sort();
         out
+    }
+
+    /// The running service's shared state: its registry, engine, settings.
+    pub fn state(&self) -> &exporter::api::AppState {
+        &self.service.as_ref().expect("the service runs").state
     }
 
     pub async fn stop(mut self) {

@@ -780,8 +780,8 @@ async fn cancelling_a_running_export_leaves_no_file() {
 #[tokio::test]
 async fn deleting_and_expiring_remove_files() {
     let service = TestService::start_with(300, |config| {
-        config.retention = std::time::Duration::from_secs(2);
-        config.sweep_interval = std::time::Duration::from_millis(200);
+        config.exports.retention = std::time::Duration::from_secs(2);
+        config.exports.sweep_interval = std::time::Duration::from_millis(200);
     })
     .await;
     let admin = service.token(ADMIN).await;
@@ -841,7 +841,8 @@ async fn deleting_and_expiring_remove_files() {
 
 #[tokio::test]
 async fn direct_exports_and_the_dashboard_stream_through_plugins() {
-    let service = TestService::start_with(300, |config| config.sync_export_max_rows = 250).await;
+    let service =
+        TestService::start_with(300, |config| config.exports.sync_export_max_rows = 250).await;
     let admin = service.token(ADMIN).await;
     let response = service
         .get(&admin, "/api/dataexport/users?format=csv&columns=id,email")
@@ -1004,11 +1005,48 @@ async fn formats_health_metrics_and_openapi() {
     service.stop().await;
 }
 
+/// `[sandbox]` in a configuration file reaches the engine every export
+/// runs in, and the install-time validation.
+#[tokio::test]
+async fn sandbox_limits_from_a_configuration_file_reach_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exporter.toml");
+    std::fs::write(
+        &file,
+        "[sandbox]\nmemory_bytes = \"48MiB\"\nmax_output_bytes = \"1KiB\"\ncall_timeout = \"20s\"\n",
+    )
+    .unwrap();
+    let loaded = exporter::config::Config::load_from(Some(&file), &[]).unwrap();
+    let service =
+        TestService::start_with(300, |config| config.sandbox = loaded.sandbox.clone()).await;
+    let registry = &service.state().registry;
+    let limits = &registry.engine().config().limits;
+    assert_eq!(limits.memory_bytes, 48 << 20);
+    assert_eq!(limits.max_output_bytes, 1024);
+    assert_eq!(limits.call_timeout, std::time::Duration::from_secs(20));
+    assert_eq!(registry.settings().validation.memory_bytes, 48 << 20);
+
+    // And it holds: the sessions export is more than 1 KiB of CSV (the
+    // users export, 5 rows, is 730 bytes).
+    let admin = service.token(ADMIN).await;
+    let job = service.create(&admin, january("sessions", "csv")).await;
+    let done = service.wait(&admin, job["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "Failed", "{done}");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap()
+            .contains("output exceeded the limit of 1024 bytes"),
+        "{done}"
+    );
+    service.stop().await;
+}
+
 #[tokio::test]
 async fn transient_storage_failures_retry_with_backoff_then_succeed_or_fail() {
     let service = TestService::start_with(300, |config| {
-        config.retry_base = std::time::Duration::from_secs(1);
-        config.max_attempts = 3;
+        config.retry.base = std::time::Duration::from_secs(1);
+        config.retry.max_attempts = 3;
     })
     .await;
     let admin = service.token(ADMIN).await;
@@ -1171,8 +1209,8 @@ async fn shutdown_lets_a_running_export_finish() {
 #[tokio::test]
 async fn an_organization_runs_no_more_exports_than_its_cap() {
     let service = TestService::start_with(3_000, |config| {
-        config.worker_concurrency = 3;
-        config.organization_concurrency = 1;
+        config.worker.concurrency = 3;
+        config.worker.organization_concurrency = 1;
     })
     .await;
     let admin = service.token(ADMIN).await;

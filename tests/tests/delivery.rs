@@ -252,9 +252,9 @@ fn unix_now() -> i64 {
 async fn callbacks_are_signed_retried_and_recorded() {
     let service = TestService::start_with(500, |config| {
         // The receiver is on loopback, which is refused by default.
-        config.callback_allow_private = true;
-        config.callback_retry_base = Duration::from_millis(100);
-        config.callback_max_attempts = 3;
+        config.callbacks.policy.allow_private = true;
+        config.callbacks.retry.base = Duration::from_millis(100);
+        config.callbacks.retry.max_attempts = 3;
     })
     .await;
     let token = service.token(ADMIN).await;
@@ -379,8 +379,8 @@ async fn callbacks_are_signed_retried_and_recorded() {
 async fn a_cancelled_job_calls_back_too() {
     // No worker: the job stays Pending until it is cancelled.
     let service = TestService::start_with(100, |config| {
-        config.callback_allow_private = true;
-        config.run_worker = false;
+        config.callbacks.policy.allow_private = true;
+        config.worker.enabled = false;
     })
     .await;
     let token = service.token(ADMIN).await;
@@ -405,7 +405,8 @@ async fn a_cancelled_job_calls_back_too() {
 #[tokio::test]
 async fn callback_urls_that_could_reach_inside_are_refused() {
     let service = TestService::start_with(100, |config| {
-        config.callback_allowed_hosts = vec!["hooks.example.com".into(), "127.0.0.1".into()];
+        config.callbacks.policy.allowed_hosts =
+            vec!["hooks.example.com".into(), "127.0.0.1".into()];
     })
     .await;
     let token = service.token(ADMIN).await;
@@ -473,7 +474,7 @@ async fn callback_urls_that_could_reach_inside_are_refused() {
 #[tokio::test]
 async fn a_callback_is_signed_by_the_organization_whose_data_it_carries() {
     let service = TestService::start_with(100, |config| {
-        config.callback_allow_private = true;
+        config.callbacks.policy.allow_private = true;
     })
     .await;
     let superadmin = service.token("super@exporter.test").await;
@@ -534,8 +535,8 @@ async fn a_callback_is_signed_by_the_organization_whose_data_it_carries() {
 async fn no_callback_goes_out_once_its_creator_may_no_longer_read_the_data() {
     // No worker: the job stays Pending until it is cancelled.
     let service = TestService::start_with(100, |config| {
-        config.callback_allow_private = true;
-        config.run_worker = false;
+        config.callbacks.policy.allow_private = true;
+        config.worker.enabled = false;
     })
     .await;
     let manager = service.token("manager@acme.test").await;

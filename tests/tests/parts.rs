@@ -352,8 +352,8 @@ async fn part_limits_that_cannot_work_are_refused() {
 #[tokio::test]
 async fn expiry_removes_every_part_with_the_manifest() {
     let service = TestService::start_with(3_000, |config| {
-        config.retention = std::time::Duration::from_secs(2);
-        config.sweep_interval = std::time::Duration::from_millis(200);
+        config.exports.retention = std::time::Duration::from_secs(2);
+        config.exports.sweep_interval = std::time::Duration::from_millis(200);
     })
     .await;
     let token = service.token(ADMIN).await;

@@ -20,8 +20,8 @@ const GLOBEX_ADMIN: &str = "admin@globex.test";
 /// Install-time checks sized for tests: the kit's large export smaller,
 /// and a slow plugin found out in 2 s rather than 10.
 fn quick_checks(config: &mut Config) {
-    config.plugin_check_rows = 20_000;
-    config.plugin_check_call_timeout = Duration::from_secs(2);
+    config.registry.validation.check_rows = 20_000;
+    config.registry.validation.call_timeout = Duration::from_secs(2);
 }
 
 fn component(name: &str) -> Vec<u8> {
@@ -380,7 +380,7 @@ async fn refused_installs_are_kept_with_a_clear_report() {
 async fn hot_swap_under_load_drops_nothing() {
     let service = TestService::start_with(60_000, |config| {
         quick_checks(config);
-        config.worker_concurrency = 2;
+        config.worker.concurrency = 2;
     })
     .await;
     let superadmin = service.token(SUPER).await;
@@ -526,7 +526,7 @@ async fn a_canary_serves_one_organization_until_it_ends() {
 async fn a_version_that_keeps_crashing_is_rolled_back() {
     let service = TestService::start_with(300, |config| {
         quick_checks(config);
-        config.plugin_trap_threshold = 3;
+        config.registry.trap_threshold = 3;
     })
     .await;
     let superadmin = service.token(SUPER).await;
@@ -727,8 +727,8 @@ async fn two_registries_on_postgres_switch_within_a_second() {
 async fn kit_hostile_plugins_are_refused_while_the_service_stays_small_and_exports_move() {
     let service = TestService::start_with(300, |config| {
         quick_checks(config);
-        config.plugin_check_call_timeout = Duration::from_secs(1);
-        config.plugin_check_timeout = Duration::from_secs(60);
+        config.registry.validation.call_timeout = Duration::from_secs(1);
+        config.registry.validation.budget = Duration::from_secs(60);
     })
     .await;
     let superadmin = service.token(SUPER).await;
@@ -806,8 +806,8 @@ async fn validation_is_killed_past_its_budget_or_memory_limit() {
     let service = TestService::start_with(300, |config| {
         quick_checks(config);
         // Long enough that only the budget can stop the spinning variant.
-        config.plugin_check_call_timeout = Duration::from_secs(60);
-        config.plugin_check_timeout = Duration::from_secs(3);
+        config.registry.validation.call_timeout = Duration::from_secs(60);
+        config.registry.validation.budget = Duration::from_secs(3);
     })
     .await;
     let superadmin = service.token(SUPER).await;
@@ -833,7 +833,7 @@ async fn validation_is_killed_past_its_budget_or_memory_limit() {
     let service = TestService::start_with(300, |config| {
         quick_checks(config);
         // Less than any validation needs: the child is killed as it grows.
-        config.plugin_check_memory_mib = 8;
+        config.registry.validation.max_process_bytes = 8 << 20;
     })
     .await;
     let superadmin = service.token(SUPER).await;
@@ -859,7 +859,7 @@ async fn validation_is_killed_past_its_budget_or_memory_limit() {
 async fn raw_hostile_plugins_are_answered_within_the_budget_and_exports_move() {
     let service = TestService::start_with(300, |config| {
         quick_checks(config);
-        config.plugin_check_timeout = Duration::from_secs(60);
+        config.registry.validation.budget = Duration::from_secs(60);
     })
     .await;
     let superadmin = service.token(SUPER).await;

@@ -311,8 +311,8 @@ async fn every_role_sees_only_jobs_whose_every_row_it_may_read() {
 #[tokio::test]
 async fn a_superadmins_export_takes_a_slot_of_the_organization_whose_data_it_reads() {
     let service = TestService::start_with(20_000, |config| {
-        config.worker_concurrency = 2;
-        config.organization_concurrency = 1;
+        config.worker.concurrency = 2;
+        config.worker.organization_concurrency = 1;
     })
     .await;
     let superadmin = service.token(SUPER).await;

@@ -29,7 +29,7 @@ impl DatabaseArgs {
     fn url(&self) -> anyhow::Result<String> {
         match &self.database_url {
             Some(url) => Ok(url.clone()),
-            None => Ok(crate::config::Config::load(None)?.database_url),
+            None => Ok(crate::config::Config::load(None)?.database.url),
         }
     }
 

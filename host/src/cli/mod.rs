@@ -1,5 +1,6 @@
 //! The `exporter` command line, one file per command.
 
+mod config_show;
 mod data;
 mod export;
 mod plugin_check;
@@ -52,6 +53,16 @@ enum Command {
     /// Work with the datasets directly: list them, export one to a file.
     #[command(subcommand)]
     Dataset(data::DatasetCommand),
+    /// The service's configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as TOML, each value with where it
+    /// came from; secrets hidden.
+    Show(config_show::ShowArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => data::migrate(args),
         Command::DemoData(args) => data::demo_data(args),
         Command::Dataset(command) => data::dataset(command),
+        Command::Config(ConfigCommand::Show(args)) => config_show::run(args),
     }
 }
 

@@ -78,13 +78,14 @@ pub struct EndCanaryArgs {
 async fn open_registry() -> anyhow::Result<PluginRegistry> {
     let config = Config::load(None)?;
     let db = open_database(&config).await?;
-    let blobs = BlobStore::open(&config.blob_url)?;
+    let blobs = BlobStore::open(&config.blob.url)?;
     let cache_dir = config.data_dir.join("plugin-cache");
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("creating {}", cache_dir.display()))?;
     let runtime = RuntimeConfig {
         cache_dir: Some(cache_dir),
         max_concurrent_exports: 4,
+        limits: config.sandbox.clone(),
         ..RuntimeConfig::default()
     };
     let engine = PluginEngine::new(runtime)?;

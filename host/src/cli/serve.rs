@@ -15,7 +15,8 @@ use exporter_source::demo;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (default 127.0.0.1:8080; also EXPORTER_LISTEN).
+    /// Address to listen on (default 127.0.0.1:8080; also `[server] listen`,
+    /// EXPORTER_SERVER__LISTEN or EXPORTER_LISTEN).
     #[arg(long, value_parser = parse_listen)]
     listen: Option<SocketAddr>,
     /// A TOML configuration file (also EXPORTER_CONFIG).
@@ -41,13 +42,13 @@ pub enum ProcessRole {
 pub fn run(args: ServeArgs, role: ProcessRole) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
-        config.listen = listen;
+        config.server.listen = listen;
     }
     match role {
         ProcessRole::All => {}
-        ProcessRole::Api => config.run_worker = false,
+        ProcessRole::Api => config.worker.enabled = false,
         ProcessRole::Worker => {
-            config.run_worker = true;
+            config.worker.enabled = true;
             config.serve_api = false;
         }
     }

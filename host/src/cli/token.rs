@@ -24,8 +24,8 @@ pub struct TokenArgs {
 pub fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     anyhow::ensure!(
-        config.jwt_public_key_file.is_none(),
-        "tokens are issued by the configured identity provider (jwt_public_key_file is set)"
+        config.auth.jwt_public_key_file.is_none(),
+        "tokens are issued by the configured identity provider (auth.jwt_public_key_file is set)"
     );
     let token = runtime()?.block_on(async {
         let db = open_database(&config).await?;

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::callbacks::signing::{SIGNATURE_HEADER, header_value};
@@ -32,14 +33,36 @@ pub struct Deliveries {
     pub links: JobLinks,
 }
 
-#[derive(Debug, Clone)]
+/// How callbacks go out: the service's `[callbacks]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CallbackSettings {
+    /// Where callbacks may go.
     pub policy: TargetPolicy,
-    /// Attempts per delivery and the waits between them.
+    /// Attempts per delivery (the first included) and the waits between
+    /// them.
     pub retry: RetryPolicy,
-    /// For one request, connection included.
+    /// For one delivery request, connecting included.
+    #[serde(with = "exporter_settings::duration")]
     pub timeout: Duration,
+    /// How often each process looks for due callbacks.
+    #[serde(with = "exporter_settings::duration")]
     pub poll_interval: Duration,
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        Self {
+            policy: TargetPolicy::default(),
+            retry: RetryPolicy {
+                max_attempts: 8,
+                base: Duration::from_secs(5),
+                max: Duration::from_secs(3600),
+            },
+            timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(250),
+        }
+    }
 }
 
 /// Runs until `shutdown`.

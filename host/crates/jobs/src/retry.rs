@@ -17,6 +17,8 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// What the failure's source says of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -39,13 +41,17 @@ pub enum Decision {
     FailNow,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The service's `[retry]` settings (exports) and `[callbacks.retry]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
     /// The wait after the first failure; doubled after each one after.
+    #[serde(with = "exporter_settings::duration")]
     pub base: Duration,
     /// The longest wait.
+    #[serde(with = "exporter_settings::duration")]
     pub max: Duration,
 }
 

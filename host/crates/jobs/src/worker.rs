@@ -7,9 +7,10 @@ use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::Strategy;
 use apalis_postgres::{PostgresStorage, Pubsub};
 use apalis_sqlite::SqliteStorage;
+use serde::{Deserialize, Serialize};
 
 use super::queue::{ExportQueue, QUEUE_NAME, TaskPayload, Tick, Wakeups};
-use super::runner::{JobRunner, RunOutcome};
+use super::runner::{JobRunner, RunOutcome, RunnerSettings};
 use exporter_store::db::Database;
 
 /// A job whose worker misses this many heartbeats (it died, or froze) is
@@ -21,15 +22,51 @@ const MISSED_HEARTBEATS: usize = 3;
 /// not (a retry whose backoff ended, a dead worker's job).
 const LISTENING_POLL: Duration = Duration::from_secs(1);
 
-/// How the worker runs.
-#[derive(Debug, Clone)]
+/// How the worker runs: the service's `[worker]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct WorkerSettings {
+    /// Run a worker in this process (`exporter serve` and `exporter
+    /// worker`; `exporter api` turns it off).
+    pub enabled: bool,
+    /// Exports run at once by this process's worker.
     pub concurrency: usize,
+    /// Exports of one organization running at once, across every worker,
+    /// so one tenant cannot starve the others (the runner's
+    /// [`RunnerSettings::organization_concurrency`]).
+    pub organization_concurrency: usize,
+    /// How often an idle worker looks for jobs created by other processes;
+    /// jobs created through this process's API are picked up at once.
+    #[serde(with = "exporter_settings::duration")]
     pub poll_interval: Duration,
+    /// How long shutdown waits for running exports before handing them back
+    /// to the queue.
+    #[serde(with = "exporter_settings::duration")]
     pub shutdown_timeout: Duration,
     /// How often the worker tells the queue it is alive; its lease on its
-    /// jobs is [`MISSED_HEARTBEATS`] of these.
+    /// jobs is [`MISSED_HEARTBEATS`] of these, so a worker killed or frozen
+    /// (a GC pause, a VM migration) loses its jobs to the others.
+    #[serde(with = "exporter_settings::duration")]
     pub heartbeat: Duration,
+    /// A run that reads no row and writes no byte for this long is stopped
+    /// and retried (the runner's [`RunnerSettings::stall_timeout`]).
+    #[serde(with = "exporter_settings::duration")]
+    pub stall_timeout: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        let runner = RunnerSettings::default();
+        Self {
+            enabled: true,
+            concurrency: 2,
+            organization_concurrency: runner.organization_concurrency,
+            poll_interval: Duration::from_millis(100),
+            shutdown_timeout: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+            stall_timeout: runner.stall_timeout,
+        }
+    }
 }
 
 /// Runs the worker until `shutdown` resolves, then lets running exports

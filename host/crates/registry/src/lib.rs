@@ -34,13 +34,14 @@ mod sync;
 mod validate;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path as BlobPath;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::formats::FormatRegistry;
 use exporter_metrics::Metrics;
@@ -55,18 +56,31 @@ pub use sync::run_sync;
 pub use validate::validate as validate_component;
 pub use validate::{CONTRACT, ComponentFacts, InstallReport, ValidationSettings};
 
-/// Registry settings.
-#[derive(Debug, Clone)]
+/// Registry settings: the service's `[registry]` section, its install-time
+/// checks in `[registry.validation]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RegistrySettings {
+    /// Where the built-in plugins are (`<format>.wasm`), for
+    /// [`PluginRegistry::register_builtins`].
+    pub plugins_dir: PathBuf,
+    /// The watched directory ([`run_inbox`]): a `.wasm` dropped here is
+    /// installed and, if it passes validation, activated. Unset or empty:
+    /// `plugins-inbox` under the service's data directory.
+    pub inbox: Option<PathBuf>,
+    /// How hard install-time validation pushes.
     pub validation: ValidationSettings,
     /// How often each process looks for activations made elsewhere.
+    #[serde(with = "exporter_settings::duration")]
     pub poll_interval: Duration,
     /// Exports in a row a version may fail by trapping (or running out of
     /// time or memory) before it is rolled back.
     pub trap_threshold: u32,
-    /// Run the conformance kit on built-in plugins (in the background).
+    /// Run the conformance kit on built-in plugins (in the background)
+    /// after start-up.
     pub check_builtins: bool,
     /// The largest component accepted.
+    #[serde(with = "exporter_settings::bytes")]
     pub max_component_bytes: usize,
     /// Installs that may wait for the validator while one runs; one more
     /// is refused as busy (503) rather than queued for minutes.
@@ -76,6 +90,8 @@ pub struct RegistrySettings {
 impl Default for RegistrySettings {
     fn default() -> Self {
         Self {
+            plugins_dir: exporter_runtime::default_plugins_dir(),
+            inbox: None,
             validation: ValidationSettings::default(),
             poll_interval: Duration::from_millis(250),
             trap_threshold: 3,
@@ -205,6 +221,11 @@ impl PluginRegistry {
 
     pub fn settings(&self) -> &RegistrySettings {
         &self.inner.settings
+    }
+
+    /// The engine every version is loaded into, with its sandbox limits.
+    pub fn engine(&self) -> &PluginEngine {
+        &self.inner.engine
     }
 
     pub fn store(&self) -> &RegistryStore {

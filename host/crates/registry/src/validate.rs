@@ -13,21 +13,34 @@ use exporter_runtime::{Formatter, PluginEngine, PluginError, SandboxLimits};
 /// The contract this host runs.
 pub const CONTRACT: &str = "exporter:formatter/formatter@1.0.0";
 
-/// How hard install-time validation pushes.
-#[derive(Debug, Clone)]
+/// How hard install-time validation pushes: the service's
+/// `[registry.validation]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ValidationSettings {
     /// Rows in the kit's large streamed export.
     pub check_rows: usize,
     /// The kit's per-call deadline: a plugin slower than this on one batch
     /// is refused.
+    #[serde(with = "exporter_settings::duration")]
     pub call_timeout: Duration,
-    /// The kit's memory cap per instance.
+    /// The kit's memory cap per instance: tighter than the sandbox's, since
+    /// a streaming formatter needs a few MiB.
+    #[serde(with = "exporter_settings::bytes")]
     pub memory_bytes: usize,
-    /// Wall time a whole validation may take (see `isolated`).
+    /// Wall time a whole validation may take (see `isolated`); past it the
+    /// validating process is killed and the plugin refused. An install
+    /// request is answered within it.
+    #[serde(with = "exporter_settings::duration")]
     pub budget: Duration,
-    /// Resident memory the validating process may use (see `isolated`).
+    /// Resident memory the validating process may use (see `isolated`);
+    /// past it, it is killed and the plugin refused.
+    #[serde(with = "exporter_settings::bytes")]
     pub max_process_bytes: u64,
-    /// The program validations run in; `None`: this executable.
+    /// The program validations run in; `None`: this executable. Not a
+    /// setting: tests that host the service in-process point it at the
+    /// `exporter` binary.
+    #[serde(skip)]
     pub validator: Option<PathBuf>,
 }
 

@@ -33,3 +33,31 @@ impl std::fmt::Debug for Secret {
         f.write_str("Secret(***)")
     }
 }
+
+impl Secret {
+    /// What a serialized secret reads: the configuration printed back
+    /// (`exporter config show`) names that a secret is set, never what it
+    /// is.
+    pub const HIDDEN: &'static str = "<hidden>";
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(Self::HIDDEN)
+    }
+}
+
+/// Read as its text. [`Secret::HIDDEN`] is refused: it is what a
+/// configuration printed back holds, never a real secret.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        if text == Self::HIDDEN {
+            return Err(serde::de::Error::custom(format!(
+                "{:?} is the placeholder `exporter config show` prints, not a secret",
+                Self::HIDDEN
+            )));
+        }
+        Ok(Self(text))
+    }
+}

@@ -11,15 +11,20 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 /// A resolver that does not answer must not hold a create request.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The configured policy.
-#[derive(Debug, Clone, Default)]
+/// The configured policy: the service's `[callbacks.policy]` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TargetPolicy {
-    /// Host names (or IP literals) callbacks may go to; empty: any.
+    /// Host names (or IP literals) callbacks may go to; empty: any public
+    /// host. An array, or one comma-separated string; compared in lower
+    /// case.
+    #[serde(deserialize_with = "host_names")]
     pub allowed_hosts: Vec<String>,
     /// Allow loopback, private and other internal addresses (tests, or a
     /// receiver inside the same network on purpose).
@@ -41,6 +46,13 @@ pub enum TargetError {
     Internal { host: String, address: IpAddr },
     #[error("callbackUrl host {host:?} does not resolve: {reason}")]
     Unresolved { host: String, reason: String },
+}
+
+/// Host names as [`TargetPolicy::allowed_hosts`] keeps them: trimmed,
+/// lower case, none empty.
+fn host_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let names = exporter_settings::list::deserialize(deserializer)?;
+    Ok(names.into_iter().map(|h| h.to_ascii_lowercase()).collect())
 }
 
 impl TargetPolicy {
