@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use bytes::Bytes;
 
-use super::{GLOBAL_SCOPE, Installer, PluginRegistry, validate};
+use super::{GLOBAL_SCOPE, Installer, PluginRegistry, VersionStatus, validate};
 use exporter_runtime::component_digest;
 
 /// Who activated a built-in: start-up, not a person.
@@ -57,7 +57,7 @@ impl PluginRegistry {
                         .await
                         .with_context(|| format!("registering plugin {}", path.display()))?;
                     anyhow::ensure!(
-                        record.status == "Ready",
+                        record.status == VersionStatus::Ready,
                         "plugin {} is not usable: {}",
                         path.display(),
                         record.status_reason.as_deref().unwrap_or("refused")

@@ -3,7 +3,7 @@
 //! version it replaced restored. The count lives in the database, so
 //! failures on every worker add up.
 
-use super::{GLOBAL_SCOPE, PluginRegistry, RegistryError};
+use super::{GLOBAL_SCOPE, PluginRegistry, RegistryError, VersionStatus};
 use exporter_runtime::{Formatter, PluginError};
 
 /// Failures that are the plugin's own doing. A refusal (`format-error`) is
@@ -65,7 +65,7 @@ impl PluginRegistry {
                     .store
                     .version(&name, previous)
                     .await?
-                    .filter(|v| v.status == "Ready")
+                    .filter(|v| v.status == VersionStatus::Ready)
                     .map(|v| v.sha256),
                 None => None,
             };
@@ -108,7 +108,7 @@ impl PluginRegistry {
                 .set_status(
                     &name,
                     &sha256,
-                    "Disabled",
+                    VersionStatus::Disabled,
                     Some(format!(
                         "rolled back automatically after {failures} crashed exports in a row"
                     )),

@@ -30,9 +30,8 @@ pub struct VersionRecord {
     pub size: i64,
     #[serde(skip)]
     pub blob_key: String,
-    /// `Ready`, `Refused` (failed validation; never activated) or `Disabled`
-    /// (rolled back automatically; may be activated again by hand).
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: VersionStatus,
     pub status_reason: Option<String>,
     /// The install report, JSON.
     #[serde(skip)]
@@ -42,6 +41,50 @@ pub struct VersionRecord {
     pub installed_by: String,
     pub installed_at: i64,
     pub consecutive_failures: i64,
+}
+
+/// Whether a version may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum VersionStatus {
+    /// Passed validation; may be activated.
+    Ready,
+    /// Failed validation; never activated. Kept with its report.
+    Refused,
+    /// Rolled back automatically after crashing exports; an operator may
+    /// activate it again by hand.
+    Disabled,
+}
+
+impl VersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Ready => "Ready",
+            VersionStatus::Refused => "Refused",
+            VersionStatus::Disabled => "Disabled",
+        }
+    }
+}
+
+impl std::fmt::Display for VersionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so a table's `{:<9}` lines up.
+        f.pad(self.as_str())
+    }
+}
+
+impl TryFrom<String> for VersionStatus {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        [
+            VersionStatus::Ready,
+            VersionStatus::Refused,
+            VersionStatus::Disabled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| format!("{text:?} is not a plugin version status"))
+    }
 }
 
 /// Which version a format runs in one scope.
@@ -134,14 +177,19 @@ impl RegistryStore {
         &self,
         name: &str,
         sha256: &str,
-        status: &str,
+        status: VersionStatus,
         reason: Option<String>,
     ) -> sqlx::Result<()> {
         let sql = "UPDATE plugin_versions SET status = ?, status_reason = ?, consecutive_failures = 0 \
              WHERE name = ? AND sha256 = ?";
         self.execute(
             sql,
-            &[status.into(), reason.into(), name.into(), sha256.into()],
+            &[
+                status.as_str().into(),
+                reason.into(),
+                name.into(),
+                sha256.into(),
+            ],
         )
         .await?;
         Ok(())
