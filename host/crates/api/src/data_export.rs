@@ -79,17 +79,16 @@ pub async fn data_export(
                 .collect()
         })
         .unwrap_or_default();
-    stream(
-        &state,
-        &caller,
+    let direct = Direct {
         data_type,
-        &params.format,
-        (params.from.as_deref(), params.to.as_deref()),
-        params.organization_id,
-        params.user_id,
+        format: &params.format,
+        from: params.from.as_deref(),
+        to: params.to.as_deref(),
+        organization_id: params.organization_id,
+        user_id: params.user_id,
         columns,
-    )
-    .await
+    };
+    stream(&state, &caller, direct).await
 }
 
 /// The per-organization, per-day activity summary (SuperAdmin, Admin).
@@ -103,30 +102,43 @@ pub async fn dashboard(
     Auth(caller): Auth,
     AppQuery(params): AppQuery<DashboardParams>,
 ) -> Result<Response, Problem> {
-    stream(
-        &state,
-        &caller,
-        DataType::Dashboard,
-        &params.format,
-        (params.from.as_deref(), params.to.as_deref()),
-        params.organization_id,
-        None,
-        Vec::new(),
-    )
-    .await
+    let direct = Direct {
+        data_type: DataType::Dashboard,
+        format: &params.format,
+        from: params.from.as_deref(),
+        to: params.to.as_deref(),
+        organization_id: params.organization_id,
+        user_id: None,
+        columns: Vec::new(),
+    };
+    stream(&state, &caller, direct).await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn stream(
-    state: &AppState,
-    caller: &Caller,
+/// A direct export as its handler read it from the request.
+struct Direct<'a> {
     data_type: DataType,
-    format: &str,
-    (from, to): (Option<&str>, Option<&str>),
+    format: &'a str,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
     organization_id: Option<String>,
     user_id: Option<String>,
     columns: Vec<String>,
+}
+
+async fn stream(
+    state: &AppState,
+    caller: &Caller,
+    direct: Direct<'_>,
 ) -> Result<Response, Problem> {
+    let Direct {
+        data_type,
+        format,
+        from,
+        to,
+        organization_id,
+        user_id,
+        columns,
+    } = direct;
     if !caller.can_export_directly() {
         return Err(Problem::forbidden(
             "direct exports are for SuperAdmins and Admins",

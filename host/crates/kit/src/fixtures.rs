@@ -34,18 +34,11 @@ fn date(y: i64, m: u32, d: u32) -> i32 {
     days_from_civil(y, m, d) as i32
 }
 
-// One argument per column of `all_types`, in order: the call sites read as rows.
-#[allow(clippy::too_many_arguments)]
-fn row(
-    flag: bool,
-    count: i64,
-    ratio: f64,
-    amount: &str,
-    label: &str,
-    day: i32,
-    at: i64,
-    meta: &str,
-) -> Vec<Value> {
+/// One value per column of `all_types`, in order: the call sites read as
+/// rows.
+type Row<'a> = (bool, i64, f64, &'a str, &'a str, i32, i64, &'a str);
+
+fn row((flag, count, ratio, amount, label, day, at, meta): Row<'_>) -> Vec<Value> {
     vec![
         Value::Boolean(flag),
         Value::Int64(count),
@@ -59,7 +52,7 @@ fn row(
 }
 
 pub fn one_row() -> Vec<Vec<Value>> {
-    vec![row(
+    vec![row((
         true,
         42,
         0.5,
@@ -68,7 +61,7 @@ pub fn one_row() -> Vec<Vec<Value>> {
         date(2026, 1, 31),
         ts("2026-01-31T12:34:56Z"),
         r#"{"plan":"pro"}"#,
-    )]
+    ))]
 }
 
 /// A row of nulls between two ordinary rows, then nulls column by column.
@@ -101,7 +94,7 @@ pub fn unicode() -> Vec<Vec<Value>> {
     .iter()
     .enumerate()
     .map(|(i, text)| {
-        row(
+        row((
             i % 2 == 0,
             i as i64,
             1.0,
@@ -110,7 +103,7 @@ pub fn unicode() -> Vec<Vec<Value>> {
             day,
             at,
             r#"{"name":"Zoë 🎉"}"#,
-        )
+        ))
     })
     .collect()
 }
@@ -139,7 +132,7 @@ pub fn awkward_text() -> Vec<Vec<Value>> {
     .iter()
     .enumerate()
     .map(|(i, text)| {
-        row(
+        row((
             false,
             i as i64,
             -1.25,
@@ -148,9 +141,9 @@ pub fn awkward_text() -> Vec<Vec<Value>> {
             day,
             at,
             r#"["a,b","c\"d"]"#,
-        )
+        ))
     })
-    .chain(std::iter::once(row(
+    .chain(std::iter::once(row((
         true,
         99,
         0.0,
@@ -159,7 +152,7 @@ pub fn awkward_text() -> Vec<Vec<Value>> {
         day,
         at,
         "null",
-    )))
+    ))))
     .collect()
 }
 
