@@ -12,7 +12,8 @@ use super::{cli_runtime_config, human_bytes, load_plugin, parse_option};
 use exporter_export::Export;
 use exporter_runtime::batch::{DEFAULT_BATCH_ROWS, time};
 use exporter_runtime::{ExportContext, WriteSink};
-use exporter_source::{DataType, ExportQuery, demo, pg_copy};
+use exporter_source::query::select_with_literals;
+use exporter_source::{DataType, ExportQuery, demo};
 use exporter_store::db::Database;
 
 #[derive(Debug, clap::Args)]
@@ -202,7 +203,7 @@ pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
         DatasetCommand::Sql(args) => runtime()?.block_on(async {
             let db = args.database.connect().await?;
             let query = args.resolve(&db).await?;
-            println!("{}", pg_copy::select_with_literals(&query)?);
+            println!("{}", select_with_literals(&query)?);
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }),

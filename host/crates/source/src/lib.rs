@@ -1,6 +1,6 @@
 //! Where export rows come from: the datasets (`catalog`), validated
 //! tenant-scoped queries streamed into columnar batches (`query`; PostgreSQL
-//! through binary `COPY`, `pg_copy`), the deterministic demo data
+//! through binary `COPY`, `query::pg_copy`), the deterministic demo data
 //! (`demo`), and rows read from NDJSON or CSV files with their schema
 //! inferred (`rows`, the command line's input).
 //!
@@ -9,7 +9,6 @@
 
 pub mod catalog;
 pub mod demo;
-pub mod pg_copy;
 pub mod query;
 pub mod rows;
 

@@ -18,9 +18,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 use tokio::sync::mpsc;
 
-use super::query::{
-    ExportQuery, Keyed, Param, QueryError, SourceError, build_copy_select, read_schema,
-};
+use super::read::SourceError;
+use super::sql::{Param, build_copy_select};
+use super::{ExportQuery, Keyed, QueryError, read_schema};
 use exporter_runtime::batch::time::format_timestamp;
 use exporter_runtime::batch::{BatchBuilder, ColumnBuilder};
 use exporter_runtime::{Batch, ColumnType};
@@ -35,7 +35,8 @@ const PG_EPOCH_DAYS: i32 = 10_957;
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// The `COPY` statement for `query`, with its parameters as literals.
-pub fn copy_statement(query: &ExportQuery) -> Result<String, SourceError> {
+#[cfg(test)]
+fn copy_statement(query: &ExportQuery) -> Result<String, SourceError> {
     keyed_copy_statement(query, None)
 }
 
@@ -315,7 +316,7 @@ impl Decoder {
 }
 
 /// One non-NULL value, in the binary form of the type `kind` is cast to
-/// (see `query::copy_cast`).
+/// (see `sql::copy_cast`).
 fn decode(kind: ColumnType, value: &[u8], column: &mut ColumnBuilder) -> anyhow::Result<()> {
     match kind {
         ColumnType::Boolean => {
