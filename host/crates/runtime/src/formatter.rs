@@ -1,5 +1,6 @@
 //! A loaded plugin version and one export running through it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -195,27 +196,48 @@ impl FormatterRun {
             plugin: self.formatter.id().to_string(),
             source: anyhow::anyhow!("the host built a malformed batch: {reason}"),
         })?;
-        let started = Instant::now();
-        let id = self.formatter.id().clone();
-        let writer = self.writer;
-        let plugin = &self.plugin;
-        let result = call_guest(
-            &mut self.store,
-            &id,
-            Call::WriteBatch,
-            &self.limits,
-            self.guest_time,
-            |s| {
-                plugin
-                    .exporter_formatter_formatter()
-                    .writer()
-                    .call_write_batch(s, writer, batch)
-            },
-        );
-        self.guest_time += started.elapsed();
-        result?;
+        self.call_writer(Call::WriteBatch, None, |s, plugin, writer| {
+            plugin
+                .exporter_formatter_formatter()
+                .writer()
+                .call_write_batch(s, writer, batch)
+        })?;
         self.rows += u64::from(batch.rows);
         Ok(())
+    }
+
+    /// Calls the guest's writer as `call`, within the call deadline
+    /// (`call_timeout` in place of the sandbox's, for the destructor), and
+    /// counts the time it takes against the export's.
+    fn call_writer<R>(
+        &mut self,
+        call: Call,
+        call_timeout: Option<Duration>,
+        f: impl FnOnce(
+            &mut Store<HostState>,
+            &bindings::Plugin,
+            ResourceAny,
+        ) -> wasmtime::Result<Result<R, bindings::FormatError>>,
+    ) -> Result<R, PluginError> {
+        let started = Instant::now();
+        let limits = match call_timeout {
+            Some(call_timeout) => Cow::Owned(SandboxLimits {
+                call_timeout,
+                ..self.limits.clone()
+            }),
+            None => Cow::Borrowed(&self.limits),
+        };
+        let (plugin, writer) = (&self.plugin, self.writer);
+        let result = call_guest(
+            &mut self.store,
+            self.formatter.id(),
+            call,
+            &limits,
+            self.guest_time,
+            |s| f(s, plugin, writer),
+        );
+        self.guest_time += started.elapsed();
+        result
     }
 
     /// Rows, bytes and chunks so far.
@@ -225,25 +247,13 @@ impl FormatterRun {
 
     /// Flushes the plugin's trailer and ends the export.
     pub fn finish(mut self) -> Result<RunStats, PluginError> {
-        let started = Instant::now();
         let id = self.formatter.id().clone();
-        let writer = self.writer;
-        let plugin = &self.plugin;
-        let result = call_guest(
-            &mut self.store,
-            &id,
-            Call::Finish,
-            &self.limits,
-            self.guest_time,
-            |s| {
-                plugin
-                    .exporter_formatter_formatter()
-                    .writer()
-                    .call_finish(s, writer)
-            },
-        );
-        self.guest_time += started.elapsed();
-        result?;
+        self.call_writer(Call::Finish, None, |s, plugin, writer| {
+            plugin
+                .exporter_formatter_formatter()
+                .writer()
+                .call_finish(s, writer)
+        })?;
         // The file is complete: whatever the guest does from here on must
         // not reach it.
         self.store.data_mut().output.close();
@@ -251,21 +261,10 @@ impl FormatterRun {
         // short deadline that also counts against the export's. A write
         // there traps; a destructor that fails or hangs fails the export
         // (the plugin is broken), before anything is flushed.
-        let started = Instant::now();
-        let drop_limits = SandboxLimits {
-            call_timeout: self.limits.drop_timeout,
-            ..self.limits.clone()
-        };
-        let dropped = call_guest(
-            &mut self.store,
-            &id,
-            Call::Drop,
-            &drop_limits,
-            self.guest_time,
-            |s| writer.resource_drop(s).map(Ok),
-        );
-        self.guest_time += started.elapsed();
-        dropped?;
+        let drop_timeout = Some(self.limits.drop_timeout);
+        self.call_writer(Call::Drop, drop_timeout, |s, _, writer| {
+            writer.resource_drop(s).map(Ok)
+        })?;
         self.store
             .data_mut()
             .output
