@@ -10,7 +10,8 @@
    BENCH_PARTS parts (10), to show what publishing part by part costs.
 
 Run through scripts/bench-scale.sh, which builds the release binary.
-Environment: BENCH_EXPORTER, BENCH_ROWS, BENCH_SMALL, BENCH_ROUNDS, BENCH_PARTS.
+Environment: BENCH_EXPORTER, BENCH_ROWS, BENCH_SMALL, BENCH_ROUNDS, BENCH_PARTS,
+BENCH_DB_SUFFIX.
 """
 
 import atexit
@@ -44,6 +45,9 @@ ROWS = int(os.environ.get("BENCH_ROWS", "10000000"))
 SMALL = int(os.environ.get("BENCH_SMALL", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PARTS = int(os.environ.get("BENCH_PARTS", "10"))
+# A database per build when comparing builds whose migrations differ (an
+# older binary refuses a database migrated past what it knows).
+DB_SUFFIX = os.environ.get("BENCH_DB_SUFFIX", "")
 WORK = Path("target/bench-scale").resolve()
 
 
@@ -206,7 +210,7 @@ def sha256_file(path):
 
 
 def large():
-    db = f"exporter_bench_{ROWS}"
+    db = f"exporter_bench_{ROWS}{DB_SUFFIX}"
     create_database(db, ROWS)
     select = exporter(db, "dataset", "sql", "--data-type", "sessions", "--organization", "acme",
                       *[a for c in COLUMNS for a in ("--column", c)], binary=CURRENT)
@@ -267,7 +271,7 @@ def large():
 
 
 def small():
-    db = "exporter_bench_small"
+    db = f"exporter_bench_small{DB_SUFFIX}"
     create_database(db, 20_000)
     # Only the exports: the plugin registry keeps its components in the store.
     shutil.rmtree(WORK / db / "blobs" / "exports", ignore_errors=True)
@@ -337,7 +341,7 @@ def parts():
     """One tenant's ROWS sessions to CSV as one file and as PARTS parts
     (partMaxRows = ROWS / PARTS), in turn in each round: what publishing a
     part at a time costs."""
-    db = f"exporter_bench_{ROWS}"
+    db = f"exporter_bench_{ROWS}{DB_SUFFIX}"
     create_database(db, ROWS)
     shutil.rmtree(WORK / db / "blobs" / "exports", ignore_errors=True)
     for name, role in (("api", "api"), ("worker", "worker")):
