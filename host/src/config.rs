@@ -169,6 +169,16 @@ impl Default for ExportSettings {
     }
 }
 
+impl ExportSettings {
+    /// What makes no sense: files gone at once, a sweeper that never waits.
+    pub fn validate(&self) -> Result<(), exporter_settings::Invalid> {
+        exporter_settings::first_invalid([
+            ("retention", !self.retention.is_zero(), "positive"),
+            ("sweep_interval", !self.sweep_interval.is_zero(), "positive"),
+        ])
+    }
+}
+
 /// `[links]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -183,6 +193,13 @@ impl Default for LinkSettings {
         Self {
             ttl: Duration::from_secs(24 * 3600),
         }
+    }
+}
+
+impl LinkSettings {
+    /// What makes no sense: a link expired when made.
+    pub fn validate(&self) -> Result<(), exporter_settings::Invalid> {
+        exporter_settings::first_invalid([("ttl", !self.ttl.is_zero(), "positive")])
     }
 }
 
@@ -565,92 +582,23 @@ impl Effective {
             config.blob.url = format!("file://{}", dir.display());
             self.derived.push("blob.url");
         }
+        // Each section's type knows its own ranges; this names the whole
+        // key and where its value came from.
         let config = &self.config;
-        let second = Duration::from_secs(1);
-        let checks = [
-            (
-                config.worker.concurrency >= 1,
-                "worker.concurrency",
-                "at least 1",
-            ),
-            (
-                config.worker.organization_concurrency >= 1,
-                "worker.organization_concurrency",
-                "at least 1",
-            ),
-            (
-                config.retry.max_attempts >= 1,
-                "retry.max_attempts",
-                "at least 1",
-            ),
-            (
-                !config.worker.poll_interval.is_zero(),
-                "worker.poll_interval",
-                "positive",
-            ),
-            (
-                !config.exports.retention.is_zero(),
-                "exports.retention",
-                "positive",
-            ),
-            (
-                !config.exports.sweep_interval.is_zero(),
-                "exports.sweep_interval",
-                "positive",
-            ),
-            (!config.links.ttl.is_zero(), "links.ttl", "positive"),
-            (
-                !config.registry.poll_interval.is_zero(),
-                "registry.poll_interval",
-                "positive",
-            ),
-            (
-                config.worker.heartbeat >= second,
-                "worker.heartbeat",
-                "at least 1s (the queue counts whole seconds)",
-            ),
-            (
-                !config.worker.stall_timeout.is_zero(),
-                "worker.stall_timeout",
-                "positive",
-            ),
-            (
-                config.callbacks.retry.max_attempts >= 1,
-                "callbacks.retry.max_attempts",
-                "at least 1",
-            ),
-            (
-                !config.callbacks.timeout.is_zero(),
-                "callbacks.timeout",
-                "positive",
-            ),
-            (
-                !config.callbacks.poll_interval.is_zero(),
-                "callbacks.poll_interval",
-                "positive",
-            ),
-            (
-                config.registry.trap_threshold >= 1,
-                "registry.trap_threshold",
-                "at least 1",
-            ),
-            (
-                !config.registry.validation.budget.is_zero(),
-                "registry.validation.budget",
-                "positive",
-            ),
-            (
-                !config.registry.validation.call_timeout.is_zero(),
-                "registry.validation.call_timeout",
-                "positive",
-            ),
+        let sections = [
+            ("worker", config.worker.validate()),
+            ("retry", config.retry.validate()),
+            ("exports", config.exports.validate()),
+            ("links", config.links.validate()),
+            ("registry", config.registry.validate()),
+            ("callbacks", config.callbacks.validate()),
+            ("sandbox", config.sandbox.validate()),
         ];
-        for (ok, key, must) in checks {
-            anyhow::ensure!(ok, "{key} must be {must} ({})", self.origin(key));
-        }
-        if let Err(error) = config.sandbox.validate() {
-            let key = format!("sandbox.{}", error.field);
-            anyhow::bail!("sandbox.{error} ({})", self.origin(&key));
+        for (section, checked) in sections {
+            if let Err(invalid) = checked {
+                let invalid = invalid.within(section);
+                anyhow::bail!("{invalid} ({})", self.origin(&invalid.field));
+            }
         }
         Ok(())
     }
@@ -804,6 +752,30 @@ mod tests {
                 && error.contains("EXPORTER_WORKER__CONCURRENCY"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_nested_setting_out_of_range_is_named_whole_with_its_origin() {
+        let error = refusal(None, &[("EXPORTER_CALLBACKS__RETRY__MAX_ATTEMPTS", "0")]);
+        assert!(
+            error.contains(
+                "callbacks.retry.max_attempts must be at least 1 (from EXPORTER_CALLBACKS__RETRY__MAX_ATTEMPTS)"
+            ),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(&dir, "[registry.validation]\nbudget = \"0s\"\n");
+        let error = refusal(Some(&path), &[]);
+        assert!(
+            error.contains(&format!(
+                "registry.validation.budget must be positive (from {})",
+                path.display()
+            )),
+            "{error}"
+        );
+        // The alias of a flat name is checked the same way.
+        let error = refusal(None, &[("EXPORTER_LINK_TTL", "0s")]);
+        assert!(error.contains("links.ttl must be positive"), "{error}");
     }
 
     #[test]

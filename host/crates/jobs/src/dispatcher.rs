@@ -65,6 +65,17 @@ impl Default for CallbackSettings {
     }
 }
 
+impl CallbackSettings {
+    /// What makes no sense: no attempt, no time to deliver, no polling.
+    pub fn validate(&self) -> Result<(), exporter_settings::Invalid> {
+        self.retry.validate().map_err(|e| e.within("retry"))?;
+        exporter_settings::first_invalid([
+            ("timeout", !self.timeout.is_zero(), "positive"),
+            ("poll_interval", !self.poll_interval.is_zero(), "positive"),
+        ])
+    }
+}
+
 /// Runs until `shutdown`.
 pub async fn run_dispatcher(
     state: Deliveries,

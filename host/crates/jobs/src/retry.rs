@@ -66,6 +66,11 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// What makes no sense: no attempt at all.
+    pub fn validate(&self) -> Result<(), exporter_settings::Invalid> {
+        exporter_settings::first_invalid([("max_attempts", self.max_attempts >= 1, "at least 1")])
+    }
+
     /// The same waits with another number of attempts: a job keeps the
     /// count it was created with, whatever the configuration says now.
     pub fn with_max_attempts(self, max_attempts: u32) -> Self {

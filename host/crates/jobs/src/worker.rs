@@ -69,6 +69,28 @@ impl Default for WorkerSettings {
     }
 }
 
+impl WorkerSettings {
+    /// What makes no sense: no slot, no polling, a heartbeat the queue
+    /// cannot count, no stall limit.
+    pub fn validate(&self) -> Result<(), exporter_settings::Invalid> {
+        exporter_settings::first_invalid([
+            ("concurrency", self.concurrency >= 1, "at least 1"),
+            (
+                "organization_concurrency",
+                self.organization_concurrency >= 1,
+                "at least 1",
+            ),
+            ("poll_interval", !self.poll_interval.is_zero(), "positive"),
+            (
+                "heartbeat",
+                self.heartbeat >= Duration::from_secs(1),
+                "at least 1s (the queue counts whole seconds)",
+            ),
+            ("stall_timeout", !self.stall_timeout.is_zero(), "positive"),
+        ])
+    }
+}
+
 /// Runs the worker until `shutdown` resolves, then lets running exports
 /// finish for up to `shutdown_timeout`. Exports still running after that
 /// stay claimed; the queue hands them to a worker again once their lease

@@ -53,3 +53,17 @@ impl Default for RegistrySettings {
         }
     }
 }
+
+impl RegistrySettings {
+    /// What makes no sense: no polling, rolling back before any failure,
+    /// a validation with no time.
+    pub fn validate(&self) -> Result<(), exporter_settings::Invalid> {
+        exporter_settings::first_invalid([
+            ("poll_interval", !self.poll_interval.is_zero(), "positive"),
+            ("trap_threshold", self.trap_threshold >= 1, "at least 1"),
+        ])?;
+        self.validation
+            .validate()
+            .map_err(|e| e.within("validation"))
+    }
+}

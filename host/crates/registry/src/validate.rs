@@ -58,6 +58,16 @@ impl Default for ValidationSettings {
     }
 }
 
+impl ValidationSettings {
+    /// What makes no sense: a validation or a call with no time.
+    pub fn validate(&self) -> Result<(), exporter_settings::Invalid> {
+        exporter_settings::first_invalid([
+            ("budget", !self.budget.is_zero(), "positive"),
+            ("call_timeout", !self.call_timeout.is_zero(), "positive"),
+        ])
+    }
+}
+
 /// One step of validation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {

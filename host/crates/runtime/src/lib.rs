@@ -55,7 +55,7 @@ pub use error::{Call, PluginError, PluginId, RefusalKind, TimeLimit};
 pub use exporter_wit::{FormatInfo, OptionSpec, OptionType};
 pub use formatter::{Formatter, FormatterRun, RunStats};
 pub use host::{ChunkSink, MemorySink, WriteSink};
-pub use runtime_config::{LimitError, RuntimeConfig, SandboxLimits};
+pub use runtime_config::{RuntimeConfig, SandboxLimits};
 
 use std::path::{Path, PathBuf};
 

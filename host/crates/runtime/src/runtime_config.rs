@@ -73,8 +73,8 @@ impl SandboxLimits {
     /// What makes no sense as a limit: a zero memory, time, output or
     /// chunk would fail every export. Zero stderr or log bytes (or lines)
     /// is fine: nothing is kept.
-    pub fn validate(&self) -> Result<(), LimitError> {
-        let checks = [
+    pub fn validate(&self) -> Result<(), exporter_settings::Invalid> {
+        exporter_settings::first_invalid([
             (
                 "memory_bytes",
                 self.memory_bytes >= 64 << 10,
@@ -85,20 +85,8 @@ impl SandboxLimits {
             ("max_output_bytes", self.max_output_bytes > 0, "positive"),
             ("max_chunk_bytes", self.max_chunk_bytes > 0, "positive"),
             ("drop_timeout", !self.drop_timeout.is_zero(), "positive"),
-        ];
-        match checks.into_iter().find(|(_, ok, _)| !ok) {
-            Some((field, _, must)) => Err(LimitError { field, must }),
-            None => Ok(()),
-        }
+        ])
     }
-}
-
-/// A limit [`SandboxLimits::validate`] refuses: "memory_bytes must be ...".
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field} must be {must}")]
-pub struct LimitError {
-    pub field: &'static str,
-    pub must: &'static str,
 }
 
 /// Settings of the engine shared by every plugin.

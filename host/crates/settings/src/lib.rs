@@ -24,6 +24,49 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// A setting out of its range, as a settings type's `validate` reports it:
+/// `field` is its key within the type's section (`concurrency`,
+/// `retry.max_attempts`), so the service can name the whole key and where
+/// the value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub must: &'static str,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} must be {}", self.field, self.must)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+impl Invalid {
+    /// The same refusal one level up: `retry.max_attempts` from a nested
+    /// type's `max_attempts`.
+    pub fn within(self, section: &str) -> Self {
+        Invalid {
+            field: format!("{section}.{}", self.field),
+            ..self
+        }
+    }
+}
+
+/// The first of `checks` (field, holds, what it must be) that does not
+/// hold: what every settings type's `validate` returns.
+pub fn first_invalid<const N: usize>(
+    checks: [(&'static str, bool, &'static str); N],
+) -> Result<(), Invalid> {
+    match checks.into_iter().find(|(_, holds, _)| !holds) {
+        Some((field, _, must)) => Err(Invalid {
+            field: field.to_owned(),
+            must,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The number at the start of `text` and the unit after it.
 fn split_number(text: &str) -> (&str, &str) {
     let split = text
@@ -238,6 +281,25 @@ pub mod list {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_check_that_fails_names_its_field_and_section() {
+        assert_eq!(
+            first_invalid([("a", true, "positive"), ("b", true, "x")]),
+            Ok(())
+        );
+        let invalid = first_invalid([
+            ("a", true, "positive"),
+            ("max_attempts", false, "at least 1"),
+            ("c", false, "positive"),
+        ])
+        .unwrap_err();
+        assert_eq!(invalid.to_string(), "max_attempts must be at least 1");
+        assert_eq!(
+            invalid.within("retry").to_string(),
+            "retry.max_attempts must be at least 1"
+        );
+    }
 
     #[test]
     fn durations_parse_and_print_back() {
