@@ -1,7 +1,7 @@
 """tsv-py: tab-separated values, an Exporter format plugin written in Python.
 
 This module implements the `plugin` world of `wit/formatter.wit`
-(exporter:formatter@1.0.0) and is built into a WebAssembly component with
+(exporter:formatter@1.1.0) and is built into a WebAssembly component with
 componentize-py (see README.md). It is named after the WIT interface it
 exports because componentize-py looks for the class of an exported resource
 (`writer` -> `Writer`) in a module named after its interface (`formatter`);

@@ -135,7 +135,7 @@ async fn install_activate_roll_back_and_delete_through_the_api() {
         .expect("csv listed");
     assert_eq!(csv["source"], "builtin");
     assert_eq!(csv["active"], true);
-    assert_eq!(csv["contract"], "exporter:formatter/formatter@1.0.0");
+    assert_eq!(csv["contract"], "exporter:formatter/formatter@1.1.0");
 
     // Only SuperAdmins manage plugins.
     let (status, body) = install(&service, &admin, "stamp", "stamp", "").await;
@@ -921,4 +921,30 @@ async fn raw_hostile_plugins_are_answered_within_the_budget_and_exports_move() {
         listing.len()
     );
     service.stop().await;
+}
+
+/// Issue 18: the contract grew `sink.report-warning` in 1.1.0, compatibly.
+/// A third party's plugin built against the frozen 1.0.0 WIT installs
+/// (conformance kit and all), is recorded as implementing 1.0.0, and runs
+/// exports unchanged.
+#[tokio::test]
+async fn a_plugin_built_against_contract_1_0_0_installs_and_exports_unchanged() {
+    let service = TestService::start_with(300, quick_checks).await;
+    let superadmin = service.token(SUPER).await;
+    let admin = service.token(ADMIN).await;
+
+    let (status, installed) =
+        install(&service, &superadmin, "contract-1-0", "contract-1-0", "").await;
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(installed["activated"], true, "{installed}");
+    let listed = versions(&service, &superadmin).await;
+    let legacy = find(&listed, "contract-1-0", "1.0.0");
+    assert_eq!(legacy["contract"], "exporter:formatter/formatter@1.0.0");
+
+    let body = json!({"dataType": "users", "format": "contract-1-0", "columns": ["email", "role"]});
+    let (job, header) = export(&service, &admin, body).await;
+    assert_eq!(job["status"], "Completed", "{job}");
+    assert_eq!(header, "email\trole");
+    assert_eq!(job["warnings"], json!([]));
+    assert_eq!(job["file"]["rows"], 4, "acme's four users: {job}");
 }

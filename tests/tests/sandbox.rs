@@ -395,3 +395,29 @@ fn plugin_log_lines_and_stderr_reach_tracing_with_the_plugin_version() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_flood_of_warnings_stays_bounded_and_adds_up() {
+    let (bytes, stats) = hostile("warn-flood").expect("warn-flood mode works");
+    assert_eq!(bytes, b"row 0\nrow 1\nrow 2\n");
+    let warnings = stats.warnings.as_slice();
+    // 15 codes kept, the rest counted under one: 16 in all.
+    assert_eq!(warnings.len(), 16, "{warnings:?}");
+    let changed = &warnings[0];
+    assert_eq!(changed.code, "row-changed");
+    assert_eq!(changed.count, 3);
+    assert_eq!(changed.examples.len(), 3);
+    // Escapes gone, one line, cut to a few hundred bytes.
+    assert!(
+        changed.examples[0].starts_with("red x"),
+        "{:?}",
+        changed.examples[0]
+    );
+    assert!(changed.examples[0].len() < 400);
+    assert_eq!(warnings[1].code, "code-0");
+    let overflow = warnings.last().unwrap();
+    assert_eq!(overflow.code, "other-warnings");
+    // Counts saturate rather than wrap.
+    assert_eq!(overflow.count, u64::MAX);
+    assert!(serde_json::to_string(&stats.warnings).unwrap().len() < 8 << 10);
+}

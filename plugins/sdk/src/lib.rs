@@ -2,7 +2,7 @@
 //!
 //! Exporter turns query results into files (CSV, JSON, XLSX, ...). Each
 //! output format is a sandboxed WebAssembly component implementing the
-//! `exporter:formatter@1.0.0` WIT contract: the host streams rows to it in
+//! `exporter:formatter@1.1.0` WIT contract: the host streams rows to it in
 //! columnar batches, and it streams the file's bytes back. This crate hides
 //! the contract behind two traits so a plugin is little more than its
 //! encoding logic:
@@ -173,6 +173,7 @@ mod schema;
 mod session;
 pub mod testing;
 mod text;
+mod warnings;
 
 pub use batch::{Batch, ColumnRef, TextColumn, Value};
 pub use error::FormatError;
@@ -184,6 +185,7 @@ pub use options::Options;
 pub use output::{CHUNK_SIZE, MAX_CHUNK_SIZE, Output};
 pub use schema::{Column, ColumnType, ExportContext, FormatInfo, OptionSpec, OptionType};
 pub use text::TextFormatter;
+pub use warnings::warn;
 
 /// An output format: what it is, and how to start an export.
 ///

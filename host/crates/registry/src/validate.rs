@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use exporter_kit::{self as conformance, CheckSettings};
 use exporter_runtime::{Formatter, PluginEngine, PluginError, SandboxLimits};
 
-/// The contract this host runs.
-pub const CONTRACT: &str = "exporter:formatter/formatter@1.0.0";
+/// The newest contract this host runs; it runs every earlier 1.x too.
+pub use exporter_runtime::CONTRACT;
 
 /// How hard install-time validation pushes: the service's
 /// `[registry.validation]` settings.
@@ -193,11 +193,7 @@ pub fn validate(
 
     let step = Instant::now();
     let contract = formatter.contract();
-    let outcome = if contract == CONTRACT {
-        Ok(contract.to_owned())
-    } else {
-        Err(format!("it exports {contract}; this host runs {CONTRACT}"))
-    };
+    let outcome = exporter_runtime::contract_supported(contract).map(|()| contract.to_owned());
     if !report.step("contract version", step, outcome) {
         return done(report, Some(formatter));
     }

@@ -22,6 +22,40 @@ use super::sandbox::HostState;
 /// The interface a formatter exports, before its `@version`.
 const FORMATTER_INTERFACE: &str = "exporter:formatter/formatter@";
 
+/// The contract this host's bindings are generated from (`wit/formatter.wit`).
+pub const CONTRACT: &str = "exporter:formatter/formatter@1.1.0";
+
+/// Whether a plugin exporting `contract` runs on this host: any 1.x up to
+/// ours. A minor version only adds to the contract, and wasmtime's linker
+/// serves a plugin built against 1.0 the 1.0 subset of `sink`; a plugin
+/// built against a later minor may call what this host does not have.
+pub fn contract_supported(contract: &str) -> Result<(), String> {
+    let ours = minor_of(CONTRACT).expect("our contract is 1.x");
+    match contract
+        .strip_prefix(FORMATTER_INTERFACE)
+        .map(|_| minor_of(contract))
+    {
+        Some(Some(minor)) if minor <= ours => Ok(()),
+        Some(Some(_)) => Err(format!(
+            "it is built against {contract}, newer than this host's {CONTRACT}: upgrade Exporter"
+        )),
+        _ => Err(format!(
+            "it exports {contract}; this host runs 1.x contracts up to {CONTRACT}"
+        )),
+    }
+}
+
+/// The minor version of a `…@1.MINOR.PATCH` contract name.
+fn minor_of(contract: &str) -> Option<u64> {
+    let version = contract.rsplit_once('@')?.1;
+    let mut parts = version.split('.');
+    let (major, minor, patch) = (parts.next()?, parts.next()?, parts.next()?);
+    let numeric = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    (major == "1" && numeric(minor) && numeric(patch) && parts.next().is_none())
+        .then(|| minor.parse().ok())
+        .flatten()
+}
+
 /// Runs formatter plugins. Cheap to clone; one per process is enough.
 #[derive(Clone)]
 pub struct PluginEngine {
@@ -120,7 +154,7 @@ impl PluginEngine {
             .map_err(|e| invalid(format!("{e:#}")))?;
         let pre = PluginPre::new(pre).map_err(|e| {
             invalid(format!(
-                "it does not export exporter:formatter/formatter@1.0.0 as expected: {e:#}"
+                "it does not export exporter:formatter/formatter@1.x as expected: {e:#}"
             ))
         })?;
         let contract = component
@@ -217,6 +251,27 @@ mod tests {
     use super::*;
     use crate::shape::component_with_memories;
     use crate::{RuntimeConfig, SandboxLimits};
+
+    #[test]
+    fn every_1x_contract_up_to_ours_runs_and_no_other() {
+        for ok in [
+            "exporter:formatter/formatter@1.0.0",
+            "exporter:formatter/formatter@1.1.0",
+            "exporter:formatter/formatter@1.1.7",
+        ] {
+            assert_eq!(contract_supported(ok), Ok(()), "{ok}");
+        }
+        let newer = contract_supported("exporter:formatter/formatter@1.2.0").unwrap_err();
+        assert!(newer.contains("upgrade Exporter"), "{newer}");
+        for refused in [
+            "exporter:formatter/formatter@2.0.0",
+            "exporter:formatter/formatter@1.0",
+            "exporter:formatter/formatter@1.0.0-rc1",
+            "exporter:other/formatter@1.0.0",
+        ] {
+            assert!(contract_supported(refused).is_err(), "{refused}");
+        }
+    }
 
     fn engine(memory_bytes: usize) -> PluginEngine {
         PluginEngine::new(RuntimeConfig {

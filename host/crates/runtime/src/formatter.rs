@@ -15,6 +15,7 @@ use super::host::{ChunkSink, OutputMeter, SinkStop};
 use super::runtime_config::SandboxLimits;
 use super::sandbox::{HostState, MAX_HOST_RESOURCES};
 use super::text::{MAX_GUEST_MESSAGE, sanitize_guest_text};
+use super::warnings::Warnings;
 use super::wasi_io::NeverReady;
 
 /// A compiled, checked plugin version, ready to start exports in well under
@@ -67,7 +68,8 @@ impl Formatter {
     }
 
     /// The WIT interface the component exports, as the component itself
-    /// names it: `exporter:formatter/formatter@1.0.0`.
+    /// names it: `exporter:formatter/formatter@1.0.0` for a plugin built
+    /// against 1.0.0, `…@1.1.0` for one that can report warnings.
     pub fn contract(&self) -> &str {
         &self.inner.contract
     }
@@ -186,6 +188,8 @@ pub struct RunStats {
     pub guest_time: Duration,
     /// The plugin instance's peak linear memory, in bytes.
     pub peak_memory: usize,
+    /// What the plugin reported changing in the data to fit its format.
+    pub warnings: Warnings,
 }
 
 impl FormatterRun {
@@ -281,6 +285,7 @@ impl FormatterRun {
             chunks: output.chunks,
             guest_time: self.guest_time,
             peak_memory: self.store.data().memory.peak,
+            warnings: std::mem::take(&mut self.store.data_mut().warnings),
         })
     }
 }

@@ -1,4 +1,5 @@
-//! The host side of the `sink` interface: where a plugin's bytes and log lines go.
+//! The host side of the `sink` interface: where a plugin's bytes, log lines
+//! and warnings go.
 
 use super::bindings::{Level, SinkHost, TypesHost};
 use super::sandbox::HostState;
@@ -173,6 +174,18 @@ impl SinkHost for HostState {
         if self.log_budget == 0 || self.log_bytes_budget == 0 {
             tracing::warn!(target: "plugin", %plugin, "log limit reached; further plugin log lines of this export are dropped");
         }
+        Ok(())
+    }
+
+    fn report_warning(
+        &mut self,
+        code: String,
+        count: u64,
+        example: String,
+    ) -> wasmtime::Result<()> {
+        // Bounded per call and in total by `Warnings` itself: no budget to
+        // spend, so a plugin may report every occurrence.
+        self.warnings.report(&code, count, &example);
         Ok(())
     }
 }

@@ -22,6 +22,8 @@
 //! - `info`: the plugin's self-description, bounded, validated and
 //!   converted to the shared vocabulary's [`FormatInfo`].
 //! - `runtime_config`: limits and engine settings.
+//! - [`warnings`]: what a plugin reports changing in the data, counted per
+//!   code, bounded.
 //! - `text`: [`text::sanitize_guest_text`], the one way guest-supplied text
 //!   (messages, logs, descriptions) reaches logs, errors and responses.
 //! - `error`: [`PluginError`], sorted by who is at fault.
@@ -42,13 +44,14 @@ mod runtime_config;
 mod sandbox;
 mod shape;
 pub mod text;
+pub mod warnings;
 mod wasi_io;
 
 pub use bindings::{
     Batch, Column, ColumnData, ColumnType, ColumnValues, ExportContext, TextValues,
 };
 pub use cache::component_digest;
-pub use engine::PluginEngine;
+pub use engine::{CONTRACT, PluginEngine, contract_supported};
 pub use error::{Call, PluginError, PluginId, RefusalKind, TimeLimit};
 /// The shared vocabulary's format description (`exporter-wit`), as the
 /// runtime checks and hands it out.
@@ -56,6 +59,7 @@ pub use exporter_wit::{FormatInfo, OptionSpec, OptionType};
 pub use formatter::{Formatter, FormatterRun, RunStats};
 pub use host::{ChunkSink, MemorySink, WriteSink};
 pub use runtime_config::{RuntimeConfig, SandboxLimits};
+pub use warnings::{Warning, Warnings};
 
 use std::path::{Path, PathBuf};
 

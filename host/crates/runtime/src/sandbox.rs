@@ -18,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::error::PluginId;
 use super::host::OutputMeter;
 use super::runtime_config::SandboxLimits;
+use super::warnings::Warnings;
 
 /// Host-side resources (pollables, streams, errors) one instance may hold at
 /// once. A formatter needs a handful; each costs host memory the linear
@@ -36,6 +37,8 @@ pub(crate) struct HostState {
     pub(crate) log_budget: u32,
     /// Log bytes left before further lines are dropped.
     pub(crate) log_bytes_budget: usize,
+    /// What the plugin reported changing in the data (contract 1.1.0).
+    pub(crate) warnings: Warnings,
     /// The engine's epoch tick, to turn time limits into deadlines.
     pub(crate) epoch_tick: Duration,
 }
@@ -76,6 +79,7 @@ impl HostState {
             stdio,
             log_budget: limits.max_log_lines,
             log_bytes_budget: limits.max_log_bytes,
+            warnings: Warnings::default(),
             epoch_tick,
         }
     }

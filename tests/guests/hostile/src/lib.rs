@@ -15,6 +15,7 @@
 //! | `refuse-data` | returns `invalid-data("refusing row 0 on purpose")` |
 //! | `escape` | tries to reach outside the sandbox and writes a report instead of rows (in the first `write-batch`, or in `finish` if there was none) |
 //! | `log` | logs `hostile log line at <level>` at each level, trace to error, then as `ok` |
+//! | `warn-flood` | per row: a `row-changed` warning with a 100 KiB example, then 40 distinct codes with control characters; then as `ok` |
 //!
 //! The `escape` report is one `key: value` line each, in this order:
 //! `fs` (`read_dir("/")`: `denied`/`allowed`), `file` (`read("/etc/passwd")`:
@@ -46,9 +47,10 @@ enum Mode {
     RefuseData,
     Escape,
     Log,
+    WarnFlood,
 }
 
-const MODES: [(&str, Mode); 9] = [
+const MODES: [(&str, Mode); 10] = [
     ("ok", Mode::Ok),
     ("loop", Mode::Loop),
     ("loop-in-open", Mode::LoopInOpen),
@@ -58,6 +60,7 @@ const MODES: [(&str, Mode); 9] = [
     ("refuse-data", Mode::RefuseData),
     ("escape", Mode::Escape),
     ("log", Mode::Log),
+    ("warn-flood", Mode::WarnFlood),
 ];
 
 const MIB: usize = 1 << 20;
@@ -113,7 +116,7 @@ impl Format for Hostile {
             .ok_or_else(|| FormatError::Other(format!("unhandled mode {name:?}")))?;
         match mode {
             Mode::LoopInOpen => spin(),
-            Mode::Ok | Mode::Log if columns.is_empty() => {
+            Mode::Ok | Mode::Log | Mode::WarnFlood if columns.is_empty() => {
                 return Err(FormatError::UnsupportedSchema(
                     "mode ok writes the first column; there is none".into(),
                 ));
@@ -156,6 +159,16 @@ impl Encoder for HostileEncoder {
                     Level::Error,
                 ] {
                     exporter_plugin_sdk::log(level, &format!("hostile log line at {level}"));
+                }
+                self.first_column(batch, out)
+            }
+            Mode::WarnFlood => {
+                let huge = format!("\u{1b}[31mred\n{}", "x".repeat(100 << 10));
+                for _ in 0..batch.rows() {
+                    exporter_plugin_sdk::warn("row-changed", 1, &huge);
+                    for code in 0..40 {
+                        exporter_plugin_sdk::warn(&format!("Code\t{code}"), u64::MAX / 2, "");
+                    }
                 }
                 self.first_column(batch, out)
             }
