@@ -75,7 +75,55 @@ pub enum Font {
     /// Liberation Sans, embedded and subset.
     Embedded(Box<Embedded>),
     /// Standard Helvetica, not embedded.
-    Helvetica,
+    Helvetica(Missing),
+}
+
+/// The characters a font could not draw (they printed as `?`), for the
+/// warning the user sees: distinct characters, the first ones kept in
+/// order. Only a missing character costs anything here.
+#[derive(Debug, Default)]
+pub struct Missing {
+    /// Distinct characters seen missing.
+    seen: std::collections::HashSet<char>,
+    /// The first of them, in the order they appeared.
+    first: Vec<char>,
+}
+
+/// Missing characters named one by one in the warning.
+const MISSING_EXAMPLES: usize = 5;
+/// Distinct missing characters remembered; past this they are not counted.
+const MISSING_TRACKED: usize = 65_536;
+
+impl Missing {
+    fn note(&mut self, c: char) {
+        if self.seen.len() < MISSING_TRACKED
+            && self.seen.insert(c)
+            && self.first.len() < MISSING_EXAMPLES
+        {
+            self.first.push(c);
+        }
+    }
+
+    /// Tells the host which characters printed as `?`: a `glyph-missing`
+    /// warning counting the distinct characters, the first few by name.
+    pub fn report(&self, font: &str) {
+        let mut reported = 0;
+        for &c in &self.first {
+            reported += 1;
+            exporter_plugin_sdk::warn(
+                "glyph-missing",
+                1,
+                &format!(
+                    "U+{:04X} ({c}) is not in the {font} font; it prints as ?",
+                    c as u32
+                ),
+            );
+        }
+        let rest = (self.seen.len() - reported) as u64;
+        if rest > 0 {
+            exporter_plugin_sdk::warn("glyph-missing", rest, "");
+        }
+    }
 }
 
 /// State of the embedded font: the parsed face, a character cache and the
@@ -91,6 +139,8 @@ pub struct Embedded {
     used: Vec<u32>,
     /// What missing characters print as: `?`.
     fallback: Glyph,
+    /// The characters that printed as `fallback`.
+    pub missing: Missing,
 }
 
 impl Font {
@@ -106,6 +156,7 @@ impl Font {
                 code: 0,
                 advance: 0,
             },
+            missing: Missing::default(),
         };
         embedded.fallback = embedded
             .lookup('?')
@@ -113,11 +164,27 @@ impl Font {
         Ok(Font::Embedded(Box::new(embedded)))
     }
 
+    /// The characters this font could not draw so far.
+    pub fn missing(&self) -> &Missing {
+        match self {
+            Font::Embedded(font) => &font.missing,
+            Font::Helvetica(missing) => missing,
+        }
+    }
+
+    /// The font's name in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Font::Embedded(_) => "embedded Liberation Sans",
+            Font::Helvetica(_) => "Helvetica (Windows-1252)",
+        }
+    }
+
     /// Font units per em: glyph advances are in these.
     pub fn units_per_em(&self) -> u16 {
         match self {
             Font::Embedded(font) => font.face.units_per_em(),
-            Font::Helvetica => 1000,
+            Font::Helvetica(_) => 1000,
         }
     }
 
@@ -127,8 +194,11 @@ impl Font {
     pub fn glyph(&mut self, c: char) -> Glyph {
         match self {
             Font::Embedded(font) => font.glyph(c),
-            Font::Helvetica => {
-                let code = winansi(c).unwrap_or(b'?');
+            Font::Helvetica(missing) => {
+                let code = winansi(c).unwrap_or_else(|| {
+                    missing.note(c);
+                    b'?'
+                });
                 Glyph {
                     code: u16::from(code),
                     advance: HELVETICA_WIDTHS[usize::from(code.max(32) - 32)],
@@ -184,7 +254,7 @@ impl Font {
                     push_escaped(content, low);
                 }
             }
-            Font::Helvetica => {
+            Font::Helvetica(_) => {
                 for glyph in &run.glyphs {
                     push_escaped(content, glyph.code as u8);
                 }
@@ -203,7 +273,7 @@ impl Font {
         out: &mut exporter_plugin_sdk::Output,
     ) -> Result<(), FormatError> {
         match self {
-            Font::Helvetica => {
+            Font::Helvetica(_) => {
                 let mut objects = Objects::new();
                 objects
                     .start(id)
@@ -230,14 +300,21 @@ impl Embedded {
                     advance: (entry >> 16) as u16,
                 };
             }
-            let glyph = self.lookup(c).unwrap_or(self.fallback);
+            let glyph = self.lookup_or_fallback(c);
             // Glyph 0 is never cached (missing characters get the fallback),
             // so an entry is never 0.
             self.bmp[index] = u32::from(glyph.advance) << 16 | u32::from(glyph.code);
             glyph
         } else {
-            self.lookup(c).unwrap_or(self.fallback)
+            self.lookup_or_fallback(c)
         }
+    }
+
+    fn lookup_or_fallback(&mut self, c: char) -> Glyph {
+        self.lookup(c).unwrap_or_else(|| {
+            self.missing.note(c);
+            self.fallback
+        })
     }
 
     /// The font's glyph for `c`, marked used; `None` if it has none.
@@ -532,7 +609,7 @@ mod tests {
 
     #[test]
     fn fit_truncates_with_an_ellipsis() {
-        let mut font = Font::Helvetica;
+        let mut font = Font::Helvetica(Missing::default());
         let mut run = Run::default();
         font.fit("abc", 10_000, false, &mut run);
         assert_eq!(run.glyphs.len(), 3);
@@ -556,7 +633,7 @@ mod tests {
 
     #[test]
     fn control_characters_become_spaces_and_invisibles_vanish() {
-        let mut font = Font::Helvetica;
+        let mut font = Font::Helvetica(Missing::default());
         let mut run = Run::default();
         font.fit("a\nb\u{feff}\u{200d}c", 100_000, false, &mut run);
         let codes: Vec<u8> = run.glyphs.iter().map(|g| g.code as u8).collect();
@@ -565,7 +642,7 @@ mod tests {
 
     #[test]
     fn helvetica_uses_winansi_and_question_marks() {
-        let mut font = Font::Helvetica;
+        let mut font = Font::Helvetica(Missing::default());
         assert_eq!(font.glyph('é').code, 0xe9);
         assert_eq!(font.glyph('€').code, 0x80);
         assert_eq!(font.glyph('Ω').code, u16::from(b'?'));
@@ -575,7 +652,7 @@ mod tests {
 
     #[test]
     fn strings_are_escaped() {
-        let font = Font::Helvetica;
+        let font = Font::Helvetica(Missing::default());
         let mut run = Run::default();
         for byte in [b'(', b')', b'\\', b'\r', b'x'] {
             run.push(Glyph {

@@ -167,7 +167,7 @@ impl Format for Pdf {
         };
         let font = match options.choice("font")? {
             "embedded" => Font::embedded()?,
-            "helvetica" => Font::Helvetica,
+            "helvetica" => Font::Helvetica(font::Missing::default()),
             other => return Err(unexpected_choice("font", other)),
         };
 

@@ -223,6 +223,7 @@ impl Report {
         out: &mut Output,
     ) -> Result<(), FormatError> {
         self.close_page(out)?;
+        self.font.missing().report(self.font.name());
 
         let mut objects = Objects::new();
         objects

@@ -433,7 +433,14 @@ fn long_text_is_truncated_with_an_ellipsis_and_numbers_align_right() {
     // Right edges line up: x + width is the same for every amount.
     let width = |s: &str| -> f32 {
         s.chars()
-            .map(|c| f32::from(font::Font::Helvetica.glyph(c).advance) * 8.0 / 1000.0)
+            .map(|c| {
+                f32::from(
+                    font::Font::Helvetica(font::Missing::default())
+                        .glyph(c)
+                        .advance,
+                ) * 8.0
+                    / 1000.0
+            })
             .sum()
     };
     let edges: Vec<f32> = ["1", "1000000", "22"]
@@ -622,4 +629,45 @@ fn two_hundred_columns_and_awkward_text_export() {
     for (index, &offset) in read::xref(&pdf).iter().enumerate() {
         assert!(pdf[offset..].starts_with(format!("{} 0 obj", index + 1).as_bytes()));
     }
+}
+
+#[test]
+fn characters_the_font_cannot_draw_are_reported_as_warnings() {
+    testing::take_warnings();
+    let batch = TestBatch::new(3).text(&[Some("漢字 and 漢"), Some("plain"), Some("😀")]);
+    run(&[texts("label")], &[], &[batch]);
+    let warnings = testing::take_warnings();
+    let codes: Vec<&str> = warnings.iter().map(|(code, _, _)| code.as_str()).collect();
+    assert!(codes.iter().all(|&c| c == "glyph-missing"), "{warnings:?}");
+    // Three distinct characters, each named, whether the text was drawn
+    // once or measured and drawn.
+    assert_eq!(
+        warnings.iter().map(|(_, n, _)| n).sum::<u64>(),
+        3,
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[0]
+            .2
+            .starts_with("U+6F22 (漢) is not in the embedded"),
+        "{warnings:?}"
+    );
+
+    let batch = TestBatch::new(1).text(&[Some("Ωmega")]);
+    run(&[texts("label")], &[("font", "helvetica")], &[batch]);
+    let warnings = testing::take_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .2
+            .starts_with("U+03A9 (Ω) is not in the Helvetica"),
+        "{warnings:?}"
+    );
+
+    run(
+        &[texts("label")],
+        &[],
+        &[TestBatch::new(1).text(&[Some("café")])],
+    );
+    assert!(testing::take_warnings().is_empty());
 }

@@ -23,7 +23,7 @@
 
 use exporter_plugin_sdk::{
     Batch, Column, Encoder, ExportContext, Format, FormatError, FormatInfo, Level, OptionSpec,
-    Options, Output, TextFormatter, log,
+    Options, Output, TextFormatter, Value, log,
 };
 
 mod cells;
@@ -88,6 +88,10 @@ pub struct XlsxEncoder {
     widths: Vec<usize>,
     /// Data rows measured for `widths`.
     sampled: usize,
+    /// Data rows written, for the row numbers in warnings.
+    data_rows: u64,
+    /// Cut cells already reported to the host one by one, with an example.
+    truncations_reported: u64,
 }
 
 impl Format for Xlsx {
@@ -154,6 +158,8 @@ impl Format for Xlsx {
             sheet_rows: 0,
             done: Vec::new(),
             sampled: 0,
+            data_rows: 0,
+            truncations_reported: 0,
         };
         encoder.header_row();
         Ok(encoder)
@@ -313,6 +319,44 @@ impl XlsxEncoder {
     }
 }
 
+/// The warning code for a cell cut at Excel's limit.
+const CELL_TRUNCATED: &str = "cell-truncated";
+/// Cut cells reported with their row and column; the rest only counted.
+const TRUNCATION_EXAMPLES: u64 = 5;
+
+impl XlsxEncoder {
+    /// Tells the user which cells of data row `row` of `batch` (the
+    /// export's row `self.data_rows`) were cut, while examples are wanted.
+    /// Off the hot path: called only for a row with a cut cell.
+    fn report_truncations(&mut self, batch: &Batch<'_>, row: usize) {
+        for (column, spec) in self.columns.iter().enumerate() {
+            if self.truncations_reported == TRUNCATION_EXAMPLES {
+                return;
+            }
+            let (Value::Text(text) | Value::Decimal(text) | Value::Json(text)) =
+                batch.value(row, column)
+            else {
+                continue;
+            };
+            // Excel counts UTF-16 units, as the cut does.
+            let chars = text.encode_utf16().count();
+            if chars > cells::MAX_CELL_CHARS {
+                self.truncations_reported += 1;
+                exporter_plugin_sdk::warn(
+                    CELL_TRUNCATED,
+                    1,
+                    &format!(
+                        "row {}, column {}: {chars} characters cut to Excel's {} per cell",
+                        self.data_rows,
+                        spec.name,
+                        cells::MAX_CELL_CHARS
+                    ),
+                );
+            }
+        }
+    }
+}
+
 impl Encoder for XlsxEncoder {
     fn write_batch(&mut self, batch: &Batch<'_>, out: &mut Output) -> Result<(), FormatError> {
         for row in 0..batch.rows() {
@@ -320,6 +364,7 @@ impl Encoder for XlsxEncoder {
                 self.roll_over(out)?;
             }
             self.start_row();
+            let truncated_before = self.cells.truncated;
             if self.sampled < SAMPLE_ROWS {
                 for (column, width) in self.widths.iter_mut().enumerate() {
                     let shown = self.cells.write(&mut self.xml, batch.value(row, column));
@@ -332,6 +377,10 @@ impl Encoder for XlsxEncoder {
                 }
             }
             self.xml.extend_from_slice(b"</row>");
+            self.data_rows += 1;
+            if self.cells.truncated != truncated_before {
+                self.report_truncations(batch, row);
+            }
             if self.xml.len() >= FLUSH_AT || self.sampled == SAMPLE_ROWS && self.sheet.is_none() {
                 self.flush(out)?;
             }
@@ -382,6 +431,11 @@ impl Encoder for XlsxEncoder {
             parts::content_types(sheets).as_bytes(),
             out,
         )?;
+        // The cells past the first examples, counted at once.
+        let unreported = self.cells.truncated - self.truncations_reported;
+        if unreported > 0 {
+            exporter_plugin_sdk::warn(CELL_TRUNCATED, unreported, "");
+        }
         if self.cells.truncated > 0 {
             log(
                 Level::Warn,

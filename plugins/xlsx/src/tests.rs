@@ -300,3 +300,38 @@ fn too_many_columns_are_refused() {
         Err(FormatError::UnsupportedSchema(_))
     ));
 }
+
+#[test]
+fn cut_cells_are_reported_as_warnings_with_row_and_column() {
+    testing::take_warnings();
+    let long = "x".repeat(cells::MAX_CELL_CHARS + 10);
+    let n = 8;
+    let ids: Vec<Option<i64>> = (1..=n).map(Some).collect();
+    let names: Vec<Option<&str>> = (0..n)
+        .map(|i| {
+            if i == 0 {
+                Some("short")
+            } else {
+                Some(long.as_str())
+            }
+        })
+        .collect();
+    let batch = TestBatch::new(n as u32).int64(&ids).text(&names);
+    run(&two_columns(), &[], &[batch]);
+    let warnings = testing::take_warnings();
+    // Rows 2 to 8 are cut: five examples one by one, the last two counted.
+    assert_eq!(warnings.len(), 6, "{warnings:?}");
+    assert!(warnings.iter().all(|(code, _, _)| code == "cell-truncated"));
+    assert_eq!(warnings.iter().map(|(_, count, _)| count).sum::<u64>(), 7);
+    assert_eq!(
+        warnings[0].2,
+        format!(
+            "row 2, column name: {} characters cut to Excel's 32767 per cell",
+            cells::MAX_CELL_CHARS + 10
+        )
+    );
+    assert_eq!(warnings[5], ("cell-truncated".to_owned(), 2, String::new()));
+
+    run(&two_columns(), &[], &[rows(3)]);
+    assert!(testing::take_warnings().is_empty());
+}
