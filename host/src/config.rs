@@ -288,6 +288,8 @@ enum Origin {
     Default,
     File(PathBuf),
     Env(String),
+    /// A command-line flag (`--data-dir`).
+    Flag(&'static str),
 }
 
 impl Origin {
@@ -296,6 +298,7 @@ impl Origin {
             Origin::Default => Metadata::named("the defaults"),
             Origin::File(path) => Metadata::from("configuration file", path.as_path()),
             Origin::Env(name) => Metadata::from("environment variable", name.clone()),
+            Origin::Flag(flag) => Metadata::from("command-line flag", flag.to_string()),
         };
         // Errors name a key as it is written in a file: `worker.concurrency`.
         metadata.interpolater(|_: &Profile, keys: &[&str]| keys.join("."))
@@ -514,15 +517,32 @@ impl Config {
 impl Effective {
     /// As [`Config::load`].
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with_data_dir(file, None)
+    }
+
+    /// As [`Config::load`], with `--data-dir` over every other layer.
+    pub fn load_with_data_dir(
+        file: Option<&Path>,
+        data_dir: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let env: Vec<(String, String)> = std::env::vars().collect();
         let file = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("EXPORTER_CONFIG").map(PathBuf::from));
-        Self::load_from(file.as_deref(), &env)
+        Self::load_layers(file.as_deref(), &env, data_dir)
     }
 
     /// As [`Config::load_from`].
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Self> {
+        Self::load_layers(file, env, None)
+    }
+
+    /// Defaults, the file, the environment, then the `--data-dir` flag.
+    pub fn load_layers(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        data_dir: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let Ok(Value::Dict(_, defaults)) = Value::serialize(Config::default()) else {
             anyhow::bail!("the default configuration does not serialize to a table");
         };
@@ -535,6 +555,15 @@ impl Effective {
         }
         for layer in env_layers(env, &defaults)? {
             figment = figment.merge(layer);
+        }
+        if let Some(dir) = data_dir {
+            figment = figment.merge(Layer {
+                origin: Origin::Flag("--data-dir"),
+                dict: Dict::from([(
+                    "data_dir".to_owned(),
+                    Value::from(dir.display().to_string()),
+                )]),
+            });
         }
         // Lossy: an environment variable is text, `4` and `true` included.
         let config: Config = figment

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    restore_default_sigpipe();
     let cli = exporter::cli::Cli::parse();
+    if cli.quiet_on_sigpipe() {
+        restore_default_sigpipe();
+    }
     exporter::telemetry::init(cli.default_log_filter());
     match exporter::cli::run(cli) {
         Ok(code) => code,
@@ -21,6 +23,8 @@ fn main() -> ExitCode {
 /// Rust ignores SIGPIPE, so `exporter plugin check x | head` would panic on
 /// the first write after `head` exits. Restoring the default makes every
 /// command end quietly when its reader leaves, like other Unix tools.
+/// Only for commands that write to no socket (`Cli::quiet_on_sigpipe`
+/// says why); the others end quietly on a closed stdout by themselves.
 fn restore_default_sigpipe() {
     #[cfg(unix)]
     // SAFETY: called first thing in main, before any thread exists;

@@ -2,12 +2,13 @@
 //! database side, without the job service.
 
 use std::io::{BufWriter, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 
+use super::state::ServiceState;
 use super::{cli_runtime_config, human_bytes, load_plugin, parse_option};
 use exporter_export::Export;
 use exporter_runtime::batch::{DEFAULT_BATCH_ROWS, time};
@@ -26,24 +27,23 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    /// The URL: the flag, else the service configuration's.
-    fn url(&self) -> anyhow::Result<String> {
-        match &self.database_url {
-            Some(url) => Ok(url.clone()),
-            None => Ok(crate::config::Config::load(None)?.database.url),
+    /// The service's state (see `state.rs`), `--database-url` over its
+    /// database.
+    fn state(&self, data_dir: Option<&Path>) -> anyhow::Result<ServiceState> {
+        let mut state = ServiceState::locate(None, data_dir)?;
+        if let Some(url) = &self.database_url {
+            state.config.database.url = url.clone();
         }
+        Ok(state)
     }
+}
 
-    async fn open(&self) -> anyhow::Result<Database> {
-        let db = self.connect().await?;
-        db.migrate().await?;
-        Ok(db)
-    }
-
-    /// Without migrating: for commands that only read.
-    async fn connect(&self) -> anyhow::Result<Database> {
-        Database::connect(&self.url()?).await
-    }
+/// Opens the database and migrates it; a SQLite file is created when
+/// missing, so the commands that only read check `existing()` first.
+async fn open_migrated(state: &ServiceState) -> anyhow::Result<Database> {
+    let db = Database::connect(&state.config.database.url).await?;
+    db.migrate().await?;
+    Ok(db)
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,23 +143,27 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-pub fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+pub fn migrate(args: MigrateArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let state = args.database.state(data_dir)?;
+    state.announce();
     runtime()?.block_on(async {
-        let db = args.database.open().await?;
+        let db = open_migrated(&state).await?;
         // The job queue's tables, from apalis's own migrations.
         exporter_jobs::ExportQueue::open(&db).await?;
         println!(
             "migrated {}",
-            exporter_store::db::redact(&args.database.url()?)
+            exporter_store::db::redact(&state.config.database.url)
         );
         db.close().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-pub fn demo_data(args: DemoDataArgs) -> anyhow::Result<ExitCode> {
+pub fn demo_data(args: DemoDataArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let state = args.database.state(data_dir)?;
+    state.announce();
     runtime()?.block_on(async {
-        let db = args.database.open().await?;
+        let db = open_migrated(&state).await?;
         let started = Instant::now();
         match demo::seed(&db, args.rows).await? {
             demo::Seeded::Inserted { users, sessions, events } => println!(
@@ -167,14 +171,29 @@ pub fn demo_data(args: DemoDataArgs) -> anyhow::Result<ExitCode> {
                 demo::ORGANIZATIONS.len(),
                 started.elapsed().as_secs_f64()
             ),
-            demo::Seeded::AlreadyPresent => println!("demo data already present; nothing to do"),
+            demo::Seeded::AlreadyPresent => {
+                let sessions = count_sessions(&db).await?;
+                println!(
+                    "demo data already present ({sessions} sessions); nothing was added"
+                );
+                if sessions != args.rows {
+                    println!(
+                        "for {} sessions, seed a fresh data directory: `exporter --data-dir DIR demo-data --rows {}` (and serve from it), or stop the service and delete {} to reseed this one",
+                        args.rows,
+                        args.rows,
+                        super::state::sqlite_file(&state.config.database.url)
+                            .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string())
+                            .unwrap_or_else(|| "the demo rows".to_owned())
+                    );
+                }
+            }
         }
         db.close().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
+pub fn dataset(command: DatasetCommand, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     match command {
         DatasetCommand::List => {
             let mut out = std::io::stdout().lock();
@@ -199,9 +218,10 @@ pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        DatasetCommand::Export(args) => dataset_export(args),
+        DatasetCommand::Export(args) => dataset_export(args, data_dir),
         DatasetCommand::Sql(args) => runtime()?.block_on(async {
-            let db = args.database.connect().await?;
+            let state = args.database.state(data_dir)?.existing()?;
+            let db = Database::connect(&state.config.database.url).await?;
             let query = args.resolve(&db).await?;
             println!("{}", select_with_literals(&query)?);
             db.close().await;
@@ -210,22 +230,18 @@ pub fn dataset(command: DatasetCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn dataset_export(args: DatasetExportArgs) -> anyhow::Result<ExitCode> {
+fn dataset_export(args: DatasetExportArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let state = args.query.database.state(data_dir)?.existing()?;
+    super::out::check_out(&args.out, super::out::OutKind::File)?;
     let (_engine, formatter) = load_plugin(&args.format, cli_runtime_config())?;
     formatter
         .info()
         .check_options(&args.options)
         .map_err(anyhow::Error::msg)?;
     runtime()?.block_on(async {
-        let db = args.query.database.open().await?;
+        let db = open_migrated(&state).await?;
         let query = args.query.resolve(&db).await?;
-        let dir = args
-            .out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        let temp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        let temp = super::out::temp_file_beside(&args.out)?;
         let sink = WriteSink(BufWriter::with_capacity(1 << 20, temp.reopen()?));
         let context = ExportContext {
             title: format!("{} export", query.data_type.as_str()),
@@ -261,6 +277,23 @@ fn dataset_export(args: DatasetExportArgs) -> anyhow::Result<ExitCode> {
         db.close().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The demo's sessions, for the "already seeded" message.
+async fn count_sessions(db: &Database) -> anyhow::Result<u64> {
+    let count: i64 = match db {
+        Database::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+                .fetch_one(pool)
+                .await?
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+                .fetch_one(pool)
+                .await?
+        }
+    };
+    Ok(count.max(0) as u64)
 }
 
 async fn organization_id(db: &Database, slug: &str) -> anyhow::Result<String> {

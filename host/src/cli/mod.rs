@@ -1,14 +1,19 @@
 //! The `exporter` command line, one file per command.
 
+mod client;
 mod config_show;
 mod data;
 mod export;
+mod formats;
+mod jobs;
+mod out;
 mod plugin_check;
 mod plugin_info;
 mod plugin_new;
 mod plugin_registry;
 mod plugin_run;
 mod serve;
+mod state;
 mod token;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +29,11 @@ use exporter_runtime::{Formatter, PluginEngine, RuntimeConfig, default_plugins_d
 #[derive(Debug, Parser)]
 #[command(name = "exporter", version, about, propagate_version = true)]
 pub struct Cli {
+    /// The service's data directory (its SQLite database, token secret,
+    /// local files); default: `data_dir` of the configuration file,
+    /// EXPORTER_DATA_DIR, or ./data.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +52,13 @@ enum Command {
     /// Export through a running service: create a job, follow it, download
     /// and verify the file.
     Export(export::ExportArgs),
+    /// The export jobs of a running service: list, show, download, cancel.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
+    /// The formats a running service offers, with their options.
+    Formats(formats::FormatsArgs),
+    /// The datasets you can export and their columns.
+    Datasets,
     /// Work with formatter plugins: try one on rows, certify it, manage the
     /// registry.
     #[command(subcommand)]
@@ -99,28 +116,55 @@ impl Cli {
             _ => "warn",
         }
     }
+
+    /// Whether the command may end quietly on SIGPIPE: only those that
+    /// write to no socket. Rust ignores SIGPIPE so a write to a closed
+    /// socket fails with an error; rustls writes its TLS alerts with
+    /// `writev`, which (unlike `send` with MSG_NOSIGNAL) raises SIGPIPE,
+    /// so a client speaking TLS to a plain-HTTP server, or a server whose
+    /// client left, would be killed without a word (exit 141).
+    pub fn quiet_on_sigpipe(&self) -> bool {
+        match &self.command {
+            Command::Plugin(command) => matches!(
+                command,
+                PluginCommand::Run(_)
+                    | PluginCommand::Check(_)
+                    | PluginCommand::Info(_)
+                    | PluginCommand::New(_)
+            ),
+            Command::Config(_) | Command::Datasets => true,
+            Command::Dataset(data::DatasetCommand::List) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let data_dir = cli.data_dir.as_deref();
     match cli.command {
-        Command::Serve(args) => serve::run(args, serve::ProcessRole::All),
-        Command::Api(args) => serve::run(args, serve::ProcessRole::Api),
-        Command::Worker(args) => serve::run(args, serve::ProcessRole::Worker),
-        Command::Token(args) => token::run(args),
+        Command::Serve(args) => serve::run(args, serve::ProcessRole::All, data_dir),
+        Command::Api(args) => serve::run(args, serve::ProcessRole::Api, data_dir),
+        Command::Worker(args) => serve::run(args, serve::ProcessRole::Worker, data_dir),
+        Command::Token(args) => token::run(args, data_dir),
         Command::Export(args) => export::run(args),
+        Command::Jobs(command) => jobs::run(command),
+        Command::Formats(args) => formats::run(args),
+        Command::Datasets => data::dataset(data::DatasetCommand::List, data_dir),
         Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(args),
         Command::Plugin(PluginCommand::Info(args)) => plugin_info::run(args),
         Command::Plugin(PluginCommand::New(args)) => plugin_new::run(args),
-        Command::Plugin(PluginCommand::Install(args)) => plugin_registry::install(args),
-        Command::Plugin(PluginCommand::List(args)) => plugin_registry::list(args),
-        Command::Plugin(PluginCommand::Activate(args)) => plugin_registry::activate(args),
-        Command::Plugin(PluginCommand::Delete(args)) => plugin_registry::delete(args),
-        Command::Plugin(PluginCommand::EndCanary(args)) => plugin_registry::end_canary(args),
-        Command::Migrate(args) => data::migrate(args),
-        Command::DemoData(args) => data::demo_data(args),
-        Command::Dataset(command) => data::dataset(command),
+        Command::Plugin(PluginCommand::Install(args)) => plugin_registry::install(args, data_dir),
+        Command::Plugin(PluginCommand::List(args)) => plugin_registry::list(args, data_dir),
+        Command::Plugin(PluginCommand::Activate(args)) => plugin_registry::activate(args, data_dir),
+        Command::Plugin(PluginCommand::Delete(args)) => plugin_registry::delete(args, data_dir),
+        Command::Plugin(PluginCommand::EndCanary(args)) => {
+            plugin_registry::end_canary(args, data_dir)
+        }
+        Command::Migrate(args) => data::migrate(args, data_dir),
+        Command::DemoData(args) => data::demo_data(args, data_dir),
+        Command::Dataset(command) => data::dataset(command, data_dir),
         Command::Config(ConfigCommand::Show(args)) => config_show::run(args),
     }
 }
@@ -205,6 +249,8 @@ pub(crate) fn parse_option(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Sizes in one unit system everywhere the CLI prints them: IEC (KiB,
+/// MiB), as the settings read them and indicatif's `{bytes}` shows them.
 pub(crate) use exporter_kit::human_bytes;
 
 #[cfg(test)]

@@ -3,14 +3,14 @@
 //! database and blob store directly, like `exporter migrate`; running
 //! services pick the change up within their registry poll interval.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use bytes::Bytes;
 
 use super::data::runtime;
-use crate::config::Config;
+use super::state::ServiceState;
 use crate::service::{open_database, registry_settings};
 use exporter_metrics::Metrics;
 use exporter_registry::formats::FormatRegistry;
@@ -74,9 +74,20 @@ pub struct EndCanaryArgs {
     organization: String,
 }
 
-/// The registry of the configured service, without serving.
-async fn open_registry() -> anyhow::Result<PluginRegistry> {
-    let config = Config::load(None)?;
+/// The registry of the configured service, without serving. Only
+/// `install` may start a registry in a new data directory; the commands
+/// that read or change what is there refuse a directory where no service
+/// ran (nothing is created on a guess).
+async fn open_registry(data_dir: Option<&Path>, create: bool) -> anyhow::Result<PluginRegistry> {
+    let state = ServiceState::locate(None, data_dir)?;
+    let state = match create {
+        true => {
+            state.announce();
+            state
+        }
+        false => state.existing()?,
+    };
+    let config = state.config;
     let db = open_database(&config).await?;
     let blobs = BlobStore::open(&config.blob.url)?;
     let cache_dir = config.data_dir.join("plugin-cache");
@@ -120,11 +131,11 @@ fn report_error(error: RegistryError) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
+pub fn install(args: InstallArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     runtime()?.block_on(async {
-        let registry = open_registry().await?;
+        let registry = open_registry(data_dir, true).await?;
         let installer = Installer {
             source: "cli",
             by: format!("cli:{}", whoami()),
@@ -169,9 +180,9 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+pub fn list(args: ListArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let registry = open_registry().await?;
+        let registry = open_registry(data_dir, false).await?;
         let versions = match registry.list().await {
             Ok(versions) => versions,
             Err(error) => return report_error(error),
@@ -206,9 +217,9 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
+pub fn activate(args: ActivateArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let registry = open_registry().await?;
+        let registry = open_registry(data_dir, false).await?;
         let selector = Selector {
             version: args.plugin_version,
             sha256: args.sha256,
@@ -233,9 +244,9 @@ pub fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn delete(args: DeleteArgs) -> anyhow::Result<ExitCode> {
+pub fn delete(args: DeleteArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let registry = open_registry().await?;
+        let registry = open_registry(data_dir, false).await?;
         let selector = Selector {
             version: args.plugin_version,
             sha256: args.sha256,
@@ -253,9 +264,9 @@ pub fn delete(args: DeleteArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn end_canary(args: EndCanaryArgs) -> anyhow::Result<ExitCode> {
+pub fn end_canary(args: EndCanaryArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let registry = open_registry().await?;
+        let registry = open_registry(data_dir, false).await?;
         match registry.end_canary(&args.name, &args.organization).await {
             Ok(()) => {
                 println!(
@@ -269,8 +280,57 @@ pub fn end_canary(args: EndCanaryArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Who installs or activates: `$USER` or `$LOGNAME`, else the login name
+/// of the process's uid (containers and cron often set neither), else a
+/// placeholder that says so.
 fn whoami() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned())
+        .ok()
+        .filter(|name| !name.trim().is_empty())
+        .or_else(login_name)
+        .unwrap_or_else(|| "unknown-user".to_owned())
+}
+
+/// The uid's login name from the password database, or `uid N`.
+#[cfg(unix)]
+fn login_name() -> Option<String> {
+    // SAFETY: getpwuid_r writes only into `entry` and `buffer`, whose sizes
+    // it is given; `result` points at `entry` or is null.
+    unsafe {
+        let uid = libc::getuid();
+        let mut entry: libc::passwd = std::mem::zeroed();
+        let mut buffer = vec![0 as libc::c_char; 4096];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let found = libc::getpwuid_r(
+            uid,
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut result,
+        ) == 0
+            && !result.is_null()
+            && !entry.pw_name.is_null();
+        if found {
+            let name = std::ffi::CStr::from_ptr(entry.pw_name).to_string_lossy();
+            if !name.is_empty() {
+                return Some(name.into_owned());
+            }
+        }
+        Some(format!("uid {uid}"))
+    }
+}
+
+#[cfg(not(unix))]
+fn login_name() -> Option<String> {
+    None
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #[test]
+    fn the_login_name_is_found_without_user() {
+        let name = super::login_name().expect("a name or the uid");
+        assert!(!name.is_empty());
+    }
 }

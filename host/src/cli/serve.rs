@@ -3,11 +3,12 @@
 //! `exporter worker`: one of the two, for running many of each.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use super::data::runtime;
+use super::state::ServiceState;
 use crate::config::{Config, parse_listen};
 use crate::service::{open_database, service_secret, start};
 use exporter_auth::{Caller, Role, TokenKeys};
@@ -16,7 +17,9 @@ use exporter_source::demo;
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8080; also `[server] listen`,
-    /// EXPORTER_SERVER__LISTEN or EXPORTER_LISTEN).
+    /// EXPORTER_SERVER__LISTEN or EXPORTER_LISTEN). `exporter worker`
+    /// serves only health and metrics, by default on a free port it
+    /// prints, so several start side by side on one host.
     #[arg(long, value_parser = parse_listen)]
     listen: Option<SocketAddr>,
     /// A TOML configuration file (also EXPORTER_CONFIG).
@@ -39,18 +42,30 @@ pub enum ProcessRole {
     Worker,
 }
 
-pub fn run(args: ServeArgs, role: ProcessRole) -> anyhow::Result<ExitCode> {
-    let mut config = Config::load(args.config.as_deref())?;
-    if let Some(listen) = args.listen {
-        config.server.listen = listen;
-    }
+pub fn run(
+    args: ServeArgs,
+    role: ProcessRole,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let state = ServiceState::locate(args.config.as_deref(), data_dir)?;
+    state.announce();
+    let listen_configured = state.listen_configured;
+    let mut config = state.config;
     match role {
         ProcessRole::All => {}
         ProcessRole::Api => config.worker.enabled = false,
         ProcessRole::Worker => {
             config.worker.enabled = true;
             config.serve_api = false;
+            // The API's default port is the API's: a worker left at it
+            // would clash with `exporter serve` and with a second worker.
+            if !listen_configured {
+                config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+            }
         }
+    }
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
     }
     runtime()?.block_on(async move {
         // Installed before anything starts, so a SIGTERM that arrives while
@@ -68,8 +83,18 @@ pub fn run(args: ServeArgs, role: ProcessRole) -> anyhow::Result<ExitCode> {
             }
         }
         let service = start(config.clone()).await?;
-        println!("Exporter is listening on {}", service.public_url);
-        println!("  API docs:  {}/api/docs", service.public_url);
+        match role {
+            ProcessRole::Worker => {
+                // A worker serves no API: its address is for probes.
+                let addr = service.local_addr;
+                println!("Exporter is listening on http://{addr}");
+                println!("  an export worker: health at /healthz and /readyz, metrics at /metrics (no API)");
+            }
+            _ => {
+                println!("Exporter is listening on {}", service.public_url);
+                println!("  API docs:  {}/api/docs", service.public_url);
+            }
+        }
         if args.demo {
             print_demo_requests(&config, &service.public_url).await?;
         }
