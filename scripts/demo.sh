@@ -3,8 +3,26 @@
 # store under ./data, in-process worker, plugins built from source), seeds
 # the demo, exports through the REST API with the `exporter export` client,
 # installs a new format plugin while serving, and keeps serving until Ctrl-C.
+#
+# EXPORTER_LISTEN picks the address (default 127.0.0.1:8080; a bare port
+# means 127.0.0.1:PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+listen=${EXPORTER_LISTEN:-127.0.0.1:8080}
+[[ $listen == *:* ]] || listen=127.0.0.1:$listen
+port=${listen##*:}
+# The address clients use: a wildcard bind is reached on loopback.
+host=${listen%:*}
+[[ $host == 0.0.0.0 || -z $host ]] && host=127.0.0.1
+# Before minutes of building: is something already answering there?
+if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+    echo "port $port on $host is taken (another exporter serve, or another program:" >&2
+    echo "  see which with: ss -ltnp 'sport = :$port')." >&2
+    echo "Stop it, or pick a free port: EXPORTER_LISTEN=127.0.0.1:8081 $0" >&2
+    exit 1
+fi
+export EXPORTER_LISTEN=$listen
 
 rustup target add wasm32-wasip2 >/dev/null
 cargo xtask plugins
@@ -12,9 +30,9 @@ cargo build --release -p exporter --bin exporter
 exporter=target/release/exporter
 out=target/demo
 mkdir -p "$out"
-url=http://127.0.0.1:8080
+url=http://$host:$port
 
-"$exporter" serve --demo --listen 127.0.0.1:8080 &
+"$exporter" serve --demo --listen "$listen" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 trap 'exit 130' INT TERM
@@ -64,8 +82,9 @@ head -n 4 "$out/acme-users.md"
 "$exporter" plugin list
 
 echo
-echo "== The job list (newest first)"
-curl -fsS "$url/api/export-jobs?limit=2" -H "Authorization: Bearer $EXPORTER_TOKEN" | head -c 600; echo
+echo "== The job list (newest first), and the formats on offer"
+"$exporter" jobs list --limit 5
+"$exporter" formats | head -n 8
 
 echo
 echo "The service keeps running at $url (API docs: $url/api/docs). Ctrl-C stops it."
