@@ -123,3 +123,75 @@ async fn excel_and_pdf_exports_carry_the_rows_of_the_csv_export() {
     assert!(last.contains(id), "{id} missing from the last page");
     service.stop().await;
 }
+
+/// Issue 18: a plugin that had to alter data to fit its format says so,
+/// and the user sees it on the job, in the manifest and in the callback
+/// payload (which is the job's view).
+#[tokio::test]
+async fn altered_data_is_reported_as_warnings_on_the_job_and_in_the_manifest() {
+    let service = TestService::start().await;
+    let db = exporter::service::open_database(&service.config)
+        .await
+        .unwrap();
+    let long_name = "x".repeat(40_000);
+    for (id, email, name) in [
+        ("long", "long@acme.test", long_name.as_str()),
+        ("kanji", "kanji@acme.test", "漢字 Kanji"),
+    ] {
+        exporter::db::execute(
+            &db,
+            "INSERT INTO users (id, organization_id, email, name, role, created_at) \
+             SELECT ?, id, ?, ?, 'Member', 0 FROM organizations WHERE slug = 'acme'",
+            &[id.into(), email.into(), name.into()],
+        )
+        .await
+        .unwrap();
+    }
+    db.close().await;
+    let admin = service.token(ADMIN).await;
+    let users =
+        |format: &str| json!({"dataType": "users", "format": format, "columns": ["id", "name"]});
+
+    // XLSX: the 40,000-character name is cut, and the job says where.
+    let (job, _, _) = service.export_and_download(&admin, users("xlsx")).await;
+    let warnings = job["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{job}");
+    assert_eq!(warnings[0]["code"], "cell-truncated");
+    assert_eq!(warnings[0]["count"], 1);
+    let example = warnings[0]["examples"][0].as_str().unwrap();
+    assert!(
+        example.contains("column name: 40000 characters cut to Excel's 32767 per cell"),
+        "{example}"
+    );
+
+    // PDF in parts: the manifest sums the parts' warnings (the characters
+    // the font cannot draw: ours, and the demo's emoji), and the job
+    // carries the same.
+    let mut body = users("pdf");
+    body["partMaxRows"] = json!(2);
+    let (job, _, manifest) = service.export_and_download(&admin, body).await;
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["warnings"], job["warnings"], "{manifest}");
+    let warnings = job["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{job}");
+    assert_eq!(warnings[0]["code"], "glyph-missing");
+    assert!(warnings[0]["count"].as_u64().unwrap() >= 2, "{job}");
+    let examples = warnings[0]["examples"].as_array().unwrap();
+    assert!(
+        examples.contains(&json!(
+            "U+6F22 (漢) is not in the embedded Liberation Sans font; it prints as ?"
+        )),
+        "{job}"
+    );
+    let parts_with_warnings = manifest["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p.get("warnings").is_some())
+        .count();
+    assert!(parts_with_warnings >= 1, "{manifest}");
+
+    // CSV holds every value as it is: no warnings, an empty list.
+    let (job, _, _) = service.export_and_download(&admin, users("csv")).await;
+    assert_eq!(job["warnings"], json!([]), "{job}");
+}

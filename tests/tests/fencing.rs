@@ -70,6 +70,7 @@ fn part(index: i64, key: &str) -> PartRecord {
         last_id: Some(format!("row-{index}")),
         plugin_sha256: "0".repeat(64),
         published_at: 0,
+        warnings: None,
     }
 }
 
@@ -87,6 +88,7 @@ fn file(key: &str, sha256: &str) -> FileRecord {
         expires_at: i64::MAX,
         uncompressed_size: None,
         bytes_written: 3,
+        warnings: Default::default(),
     }
 }
 

@@ -184,6 +184,7 @@ impl PartPublisher for Parts {
             last_id: part.last_key.map(|k| k.id),
             plugin_sha256: self.plugin_sha256.clone(),
             published_at: COMPLETED_AT,
+            warnings: exporter::parts::store::warnings_column(&part.run.warnings),
         };
         self.done.lock().unwrap().push((record, bytes));
         Ok(())

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use exporter_auth::Coverage;
 pub use exporter_export::request::{DateRange, ExportRequest, Filters, OptionValue, RequestError};
+use exporter_runtime::Warnings;
 
 /// A job's state. `Pending -> Processing -> Completed -> Expired`, or
 /// `Failed` / `Cancelled` on the way.
@@ -91,6 +92,9 @@ pub struct JobRecord {
     /// The organization whose rows the job reads; NULL for every
     /// organization's. Who may see the job follows from it (`coverage`).
     pub covered_organization_id: Option<String>,
+    /// What the plugin reported changing in the data, as JSON; set when
+    /// the job completes (see [`JobRecord::warnings`]).
+    pub warnings: Option<String>,
 }
 
 impl JobRecord {
@@ -102,6 +106,15 @@ impl JobRecord {
     pub fn status(&self) -> JobStatus {
         // The table's CHECK constraint admits only these values.
         JobStatus::parse(&self.status).unwrap_or(JobStatus::Failed)
+    }
+
+    /// The plugin's warnings; an unreadable column reads as none (it is
+    /// only ever written from [`Warnings`]).
+    pub fn warnings(&self) -> Warnings {
+        self.warnings
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default()
     }
 
     pub fn request(&self) -> anyhow::Result<ExportRequest> {

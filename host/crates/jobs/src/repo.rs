@@ -5,13 +5,14 @@
 
 use super::model::{JobRecord, JobStatus};
 use exporter_auth::JobScope;
+use exporter_runtime::Warnings;
 use exporter_store::db::{self, Arg, Database, now_micros};
 
 const COLUMNS: &str = "id, organization_id, created_by, data_type, format, request, status, \
     rows_written, total_rows, bytes_written, attempts, max_attempts, error, created_at, updated_at, \
     started_at, finished_at, expires_at, file_key, file_name, content_type, file_size, file_rows, \
     sha256, plugin_name, plugin_version, plugin_sha256, idempotency_key, request_hash, dead_lettered, \
-    uncompressed_size, callback_url, covered_organization_id";
+    uncompressed_size, callback_url, covered_organization_id, warnings";
 
 #[derive(Debug, Clone)]
 pub struct JobRepo {
@@ -145,6 +146,8 @@ pub struct FileRecord {
     /// What the export stored: the file's size, or for an export in parts
     /// the parts' (whose file is the manifest).
     pub bytes_written: i64,
+    /// What the plugin reported changing in the data, over every part.
+    pub warnings: Warnings,
 }
 
 impl JobRepo {
@@ -411,7 +414,8 @@ impl JobRepo {
                  error = NULL, rows_written = ?, bytes_written = ?, total_rows = ?, file_key = ?, \
                  file_name = ?, content_type = ?, file_size = ?, file_rows = ?, sha256 = ?, \
                  plugin_name = ?, plugin_version = ?, plugin_sha256 = ?, expires_at = ?, \
-                 uncompressed_size = ? WHERE id = ? AND status = 'Processing' AND lease = ?",
+                 uncompressed_size = ?, warnings = ? \
+                 WHERE id = ? AND status = 'Processing' AND lease = ?",
                 &[
                     now.into(),
                     now.into(),
@@ -429,6 +433,7 @@ impl JobRepo {
                     file.plugin_sha256.as_str().into(),
                     file.expires_at.into(),
                     file.uncompressed_size.into(),
+                    exporter_export::parts::store::warnings_column(&file.warnings).into(),
                     id.into(),
                     lease.0.into(),
                 ],
@@ -606,6 +611,21 @@ impl JobRepo {
                 "UPDATE export_jobs SET status = 'Expired', updated_at = ? \
                  WHERE id = ? AND status = 'Completed'",
                 &[now_micros().into(), id.into()],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Frees an Expired job's idempotency key: its file is gone, so a
+    /// create that reuses the key makes a new job (the key moves to it)
+    /// rather than replaying one with nothing to download. The expired
+    /// job keeps its record. `false` when the job is not Expired.
+    pub async fn release_idempotency_key(&self, id: &str) -> sqlx::Result<bool> {
+        let changed = self
+            .execute(
+                "UPDATE export_jobs SET idempotency_key = NULL \
+                 WHERE id = ? AND status = 'Expired' AND idempotency_key IS NOT NULL",
+                &[id.into()],
             )
             .await?;
         Ok(changed == 1)

@@ -10,6 +10,7 @@ use crate::repo::AttemptError;
 use exporter_auth::Coverage;
 use exporter_export::compress::Compression;
 use exporter_export::parts::PartRecord;
+use exporter_runtime::Warning;
 use exporter_runtime::batch::time::format_timestamp;
 
 /// An export job as clients see it.
@@ -54,6 +55,11 @@ pub struct JobView {
     /// Why the job failed (or, while it is retried, why the last attempt did).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the format's plugin had to change in the data to fit the
+    /// format (cells cut at Excel's limit, characters the PDF font cannot
+    /// draw), each kind with its count and first examples. Set when the
+    /// job completes; empty when the file holds the rows unaltered.
+    pub warnings: Vec<WarningView>,
     /// Failed after its last attempt: an operator can re-drive it with
     /// `POST /api/admin/export-jobs/{id}/retry`.
     pub dead_lettered: bool,
@@ -237,6 +243,28 @@ pub struct PluginRef {
     pub sha256: Option<String>,
 }
 
+/// One kind of change a plugin made to the data to fit its format.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WarningView {
+    /// Stable, lower-kebab-case: `cell-truncated`, `glyph-missing`, ...
+    #[schema(example = "cell-truncated")]
+    pub code: String,
+    /// How many times it happened in the whole export.
+    pub count: u64,
+    /// The first few occurrences, one line each (at most 5 per code).
+    pub examples: Vec<String>,
+}
+
+impl From<&Warning> for WarningView {
+    fn from(warning: &Warning) -> Self {
+        Self {
+            code: warning.code.clone(),
+            count: warning.count,
+            examples: warning.examples.clone(),
+        }
+    }
+}
+
 /// A page of jobs, newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -367,6 +395,12 @@ impl JobView {
                 .filter(|_| status == JobStatus::Completed)
                 .map(format_timestamp),
             error: job.error.clone(),
+            warnings: job
+                .warnings()
+                .as_slice()
+                .iter()
+                .map(WarningView::from)
+                .collect(),
             dead_lettered: job.dead_lettered != 0,
             queue_position: None,
             error_history: Vec::new(),

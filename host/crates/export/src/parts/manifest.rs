@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::store::PartRecord;
 use crate::compress::Compression;
 use crate::request::{DateRange, ExportRequest, Filters};
-use exporter_runtime::Column;
 use exporter_runtime::batch::time::format_timestamp;
+use exporter_runtime::{Column, Warnings};
 
 /// The manifest's own format version.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -31,6 +31,10 @@ pub struct Manifest {
     pub total_rows: u64,
     /// The parts' stored bytes.
     pub total_bytes: u64,
+    /// What the plugin reported changing in the data to fit the format,
+    /// summed over the parts; absent when nothing was changed.
+    #[serde(default, skip_serializing_if = "Warnings::is_empty")]
+    pub warnings: Warnings,
     pub parts: Vec<ManifestPart>,
 }
 
@@ -81,6 +85,9 @@ pub struct ManifestPart {
     pub sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uncompressed_bytes: Option<u64>,
+    /// This part's share of the manifest's `warnings`.
+    #[serde(default, skip_serializing_if = "Warnings::is_empty")]
+    pub warnings: Warnings,
 }
 
 /// Everything a manifest is built from.
@@ -108,8 +115,13 @@ impl Manifest {
                 bytes: p.size as u64,
                 sha256: p.sha256.clone(),
                 uncompressed_bytes: p.uncompressed_size.map(|s| s as u64),
+                warnings: p.warnings(),
             })
             .collect();
+        let mut warnings = Warnings::default();
+        for part in &parts {
+            warnings.merge(&part.warnings);
+        }
         Self {
             manifest_version: MANIFEST_VERSION,
             job_id: input.job_id.to_owned(),
@@ -137,6 +149,7 @@ impl Manifest {
                 .collect(),
             total_rows: parts.iter().map(|p| p.rows).sum(),
             total_bytes: parts.iter().map(|p| p.bytes).sum(),
+            warnings,
             parts,
         }
     }

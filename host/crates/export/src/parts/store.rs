@@ -1,11 +1,12 @@
 //! `export_parts`: the published parts of exports written in parts.
 
 use crate::Lease;
+use exporter_runtime::Warnings;
 use exporter_source::RowKey;
 use exporter_store::db::{self, Database};
 
 const COLUMNS: &str = "job_id, part_index, name, blob_key, content_type, row_count, size, sha256, \
-    uncompressed_size, last_range, last_id, plugin_sha256, published_at";
+    uncompressed_size, last_range, last_id, plugin_sha256, published_at, warnings";
 
 /// One published part.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -26,9 +27,21 @@ pub struct PartRecord {
     pub plugin_sha256: String,
     /// Microseconds since the epoch (UTC).
     pub published_at: i64,
+    /// What the plugin reported changing in this part's data, as JSON
+    /// ([`Warnings`]); `None` when nothing.
+    pub warnings: Option<String>,
 }
 
 impl PartRecord {
+    /// This part's warnings; an unreadable column reads as none (it is
+    /// only ever written from [`Warnings`]).
+    pub fn warnings(&self) -> Warnings {
+        self.warnings
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default()
+    }
+
     /// Where an export continues after this part.
     pub fn last_key(&self) -> Option<RowKey> {
         match (self.last_range, &self.last_id) {
@@ -39,6 +52,12 @@ impl PartRecord {
             _ => None,
         }
     }
+}
+
+/// How warnings are stored, in a part's row and in its job's: JSON, or
+/// NULL when there are none.
+pub fn warnings_column(warnings: &Warnings) -> Option<String> {
+    (!warnings.is_empty()).then(|| serde_json::to_string(warnings).expect("plain data serializes"))
 }
 
 /// A job's parts, in order.
@@ -64,8 +83,8 @@ pub async fn part_of(db: &Database, job_id: &str, index: i64) -> sqlx::Result<Op
 pub async fn insert(db: &Database, part: &PartRecord, lease: Lease) -> sqlx::Result<bool> {
     let sql = format!(
         "INSERT INTO export_parts (job_id, part_index, name, blob_key, content_type, row_count, \
-         size, sha256, uncompressed_size, last_range, last_id, plugin_sha256, published_at) \
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS \
+         size, sha256, uncompressed_size, last_range, last_id, plugin_sha256, published_at, \
+         warnings) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS \
          (SELECT 1 FROM export_jobs WHERE id = ? AND status = 'Processing' AND lease = ?{})",
         row_lock(db)
     );
@@ -86,6 +105,7 @@ pub async fn insert(db: &Database, part: &PartRecord, lease: Lease) -> sqlx::Res
             part.last_id.clone().into(),
             part.plugin_sha256.as_str().into(),
             part.published_at.into(),
+            part.warnings.clone().into(),
             part.job_id.as_str().into(),
             lease.0.into(),
         ],

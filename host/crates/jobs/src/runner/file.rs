@@ -131,12 +131,16 @@ pub(super) async fn export(
         // What the plugin wrote, before the sink compressed it.
         uncompressed_size: request.compression.map(|_| stats.run.bytes as i64),
         bytes_written: uploaded.size as i64,
+        warnings: stats.run.warnings,
     };
     if !runner.repo.complete(&job.id, lease, &file).await? {
         // Cancelled while the upload completed, or another run claimed the
         // job: this run's file (its own key) must not stay.
         runner.blobs.delete(&uploaded.key).await?;
         return Ok(RunOutcome::Cancelled);
+    }
+    if !file.warnings.is_empty() {
+        tracing::info!(job = %job.id, warnings = %file.warnings.summary(), "the plugin changed data to fit the format");
     }
     runner.registry.export_succeeded(&formatter).await;
     runner

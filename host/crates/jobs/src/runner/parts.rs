@@ -13,6 +13,7 @@ use super::prepare::{Prepared, stored_media_type};
 use super::{JobRunner, Run, RunOutcome, progress, record_plugin};
 use crate::repo::{FileRecord, Lease};
 use exporter_export::compress::{CompressingSink, Compression};
+use exporter_export::parts::store::warnings_column;
 use exporter_export::parts::{
     self, FinishedPart, MAX_PARTS, Manifest, ManifestInput, ManifestPlugin, PartPlan,
     PartPublisher, PartRecord,
@@ -230,6 +231,7 @@ pub(super) async fn export(
         expires_at: now_micros() + runner.settings.retention.as_micros() as i64,
         uncompressed_size: None,
         bytes_written: manifest.total_bytes as i64,
+        warnings: manifest.warnings.clone(),
     };
     if !runner.repo.complete(&job.id, lease, &file).await? {
         // Cancelled at the last moment: nothing may stay. (Or another
@@ -237,6 +239,9 @@ pub(super) async fn export(
         runner.blobs.delete(&key).await?;
         parts::discard_fenced(db, &runner.blobs, &job.id, lease).await?;
         return Ok(RunOutcome::Cancelled);
+    }
+    if !file.warnings.is_empty() {
+        tracing::info!(job = %job.id, warnings = %file.warnings.summary(), "the plugin changed data to fit the format");
     }
     runner.registry.export_succeeded(&formatter).await;
     runner.metrics.export_finished(
@@ -321,6 +326,7 @@ impl PartPublisher for JobParts {
             last_id: part.last_key.map(|k| k.id),
             plugin_sha256: self.plugin_sha256.clone(),
             published_at: now_micros(),
+            warnings: warnings_column(&part.run.warnings),
         };
         if !self
             .runtime
