@@ -296,6 +296,8 @@ async fn callbacks_are_signed_retried_and_recorded() {
         assert_eq!(sent["id"], id.as_str());
         assert_eq!(sent["status"], "Completed");
         assert_eq!(sent["file"]["sha256"], job["file"]["sha256"]);
+        // What the plugin changed in the data reaches the receiver too.
+        assert_eq!(sent["warnings"], json!([]), "{sent}");
         assert!(
             sent["downloadUrl"]
                 .as_str()
