@@ -366,3 +366,29 @@ fn a_normal_export_runs_during_and_after_a_hostile_check_on_the_same_engine() {
     );
     assert!(peak < 768 * MIB, "peak RSS {} MiB", peak / MIB);
 }
+
+/// Issue 18: `exporter plugin run` says what the plugin changed in the
+/// data, as a job would.
+#[test]
+fn plugin_run_prints_the_plugins_warnings() {
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("rows.ndjson");
+    let long = "y".repeat(40_000);
+    std::fs::write(&input, format!("{{\"id\": 1, \"note\": \"{long}\"}}\n")).unwrap();
+    let out = work.path().join("out.xlsx");
+    let output = exporter(work.path())
+        .args(["plugin", "run", "xlsx", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .expect("exporter runs");
+    assert_success("exporter plugin run", &output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "warning: cell-truncated x1, e.g. \"row 1, column note: 40000 characters cut to Excel's 32767 per cell\""
+        ),
+        "{stderr}"
+    );
+}

@@ -126,5 +126,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         human_bytes(stats.peak_memory as u64),
         args.output.display()
     );
+    // What the plugin changed in the data, as a job would report it.
+    let warnings = serde_json::json!({ "warnings": stats.warnings });
+    for line in super::client::warning_lines(&warnings) {
+        eprintln!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
