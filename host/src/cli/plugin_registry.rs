@@ -192,8 +192,8 @@ pub fn list(args: ListArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode>
             return Ok(ExitCode::SUCCESS);
         }
         println!(
-            "{:<12} {:<14} {:<9} {:<8} {:<18} {:<14} sha256",
-            "FORMAT", "VERSION", "STATUS", "SOURCE", "ACTIVE", "INSTALLED BY"
+            "{:<12} {:<14} {:<9} {:<8} {:<9} {:<18} {:<14} sha256",
+            "FORMAT", "VERSION", "STATUS", "SOURCE", "CONTRACT", "ACTIVE", "INSTALLED BY"
         );
         for view in versions {
             let v = &view.version;
@@ -202,12 +202,20 @@ pub fn list(args: ListArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode>
                 (false, false) => format!("canary: {}", view.canary_organizations.join(",")),
                 (false, true) => "-".to_owned(),
             };
+            // The contract version the component exports: `1.0.0` of
+            // `exporter:formatter/formatter@1.0.0`.
+            let contract = v
+                .contract
+                .as_deref()
+                .and_then(|c| c.rsplit_once('@'))
+                .map_or("-", |(_, version)| version);
             println!(
-                "{:<12} {:<14} {:<9} {:<8} {:<18} {:<14} {}",
+                "{:<12} {:<14} {:<9} {:<8} {:<9} {:<18} {:<14} {}",
                 v.name,
                 v.version,
                 v.status,
                 v.source,
+                contract,
                 active,
                 v.installed_by,
                 &v.sha256[..16.min(v.sha256.len())]
