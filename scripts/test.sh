@@ -15,7 +15,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
-step "independent readers: python3 (csv, json, gzip), openpyxl, LibreOffice, qpdf, poppler, zstd; componentize-py"
+step "independent readers: python3 (csv, json, gzip), openpyxl, LibreOffice, qpdf, poppler, zstd; componentize-py; schemathesis, openapi-python-client"
 missing=()
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)
@@ -36,6 +36,14 @@ if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("compon
     # no PATH entry is needed. Keep the version in step with that test.
     python3 -m pip install -q componentize-py==0.25.1 2>/dev/null ||
         python3 -m pip install -q --break-system-packages componentize-py==0.25.1
+fi
+
+if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("schemathesis") != "4.32.5" or m.version("openapi-python-client") != "0.29.1")' 2>/dev/null; then
+    # tests/tests/contract.rs: schemathesis fuzzes the API from its own
+    # OpenAPI document; openapi-python-client generates a client from it.
+    # Both run as commands (`schemathesis`, `openapi-python-client`).
+    python3 -m pip install -q schemathesis==4.32.5 openapi-python-client==0.29.1 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages schemathesis==4.32.5 openapi-python-client==0.29.1
 fi
 
 step "Azurite, the Azure Storage emulator (npm), for the Azure blob store test"
@@ -69,10 +77,10 @@ cargo clippy --target wasm32-wasip2 \
 step "tests"
 cargo nextest run --workspace --no-fail-fast
 
-step "the job service's API suite, tenancy, delivery and parts again, on PostgreSQL (database and job queue)"
+step "the job service's API suite, its contract, tenancy, delivery and parts again, on PostgreSQL (database and job queue)"
 # --workspace with a filter, not -p: the same feature set as above, so
 # nothing is rebuilt.
 EXPORTER_TEST_DATABASE=postgres cargo nextest run --workspace --no-fail-fast \
-    -E 'binary_id(exporter-tests::api) | binary_id(exporter-tests::delivery) | binary_id(exporter-tests::parts) | binary_id(exporter-tests::tenancy)'
+    -E 'binary_id(exporter-tests::api) | binary_id(exporter-tests::contract) | binary_id(exporter-tests::delivery) | binary_id(exporter-tests::parts) | binary_id(exporter-tests::tenancy)'
 
 step "done"

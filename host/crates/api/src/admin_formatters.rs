@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::extract::{AppJson, AppPath, AppQuery, Auth};
 use super::problem::Problem;
+use super::responses::{BadRequest, Binary, Conflict, Forbidden, NotFound, PayloadTooLarge};
 use super::state::AppState;
 use exporter_auth::{Caller, Role};
 use exporter_registry::{Installer, RegistryError, Selector, VersionView};
@@ -77,12 +78,16 @@ pub struct InstallParams {
     params(("name" = String, Path, description = "The format the component implements"),
         ("activate" = Option<bool>, Query, description = "Activate once it passes (default true)"),
         ("organizationId" = Option<String>, Query, description = "Activate for this organization only (canary)")),
-    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    request_body(description = "The plugin's WebAssembly component, as built (`.wasm`)",
+        content = inline(Binary), content_type = "application/wasm"),
     responses((status = 201, description = "Validated and installed", body = Object),
         (status = 200, description = "These bytes were already installed", body = Object),
-        (status = 409, body = Problem), (status = 413, body = Problem),
-        (status = 422, description = "Refused; `report` says why", body = Problem),
-        (status = 503, description = "Too many installs wait for validation", body = Problem)),
+        (status = 400, response = BadRequest), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, description = "Refused (`plugin-refused`): `report` says why, `sha256` names the bytes", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many installs wait for validation (`validation-busy`), or the database is unavailable (`unavailable`): try again after `Retry-After`",
+            body = Problem, content_type = "application/problem+json", headers(("Retry-After" = String)))),
     security(("bearer" = [])))]
 pub async fn install(
     State(state): State<AppState>,
@@ -130,7 +135,7 @@ pub async fn install(
 
 /// Every version, which is active where, and its install report.
 #[utoipa::path(get, path = "/api/admin/formatters", tag = "plugin registry",
-    responses((status = 200, body = Vec<Object>), (status = 403, body = Problem)),
+    responses((status = 200, description = "Every installed version", body = Vec<Object>), (status = 403, response = Forbidden)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -140,7 +145,8 @@ pub async fn list(
     Ok(AppJson(state.registry.list().await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// Which version to activate, and for whom.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActivateBody {
     version: String,
@@ -153,8 +159,9 @@ pub struct ActivateBody {
 /// Activates a version: for everyone, or as one organization's canary.
 /// Activating the previous version is the rollback.
 #[utoipa::path(post, path = "/api/admin/formatters/{name}/activate", tag = "plugin registry",
-    params(("name" = String, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem)),
+    params(("name" = String, Path)), request_body = ActivateBody,
+    responses((status = 200, description = "Activated", body = Object), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict)),
     security(("bearer" = [])))]
 pub async fn activate(
     State(state): State<AppState>,
@@ -195,7 +202,8 @@ pub struct DeleteParams {
 #[utoipa::path(delete, path = "/api/admin/formatters/{name}/versions/{version}", tag = "plugin registry",
     params(("name" = String, Path), ("version" = String, Path),
         ("sha256" = Option<String>, Query, description = "Needed when two builds carry the version")),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 204, description = "Deleted"), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict)),
     security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -215,7 +223,8 @@ pub async fn delete(
 /// Ends an organization's canary: it gets everyone's version again.
 #[utoipa::path(delete, path = "/api/admin/formatters/{name}/canary/{organization_id}", tag = "plugin registry",
     params(("name" = String, Path), ("organization_id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)),
+    responses((status = 204, description = "Ended"), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict)),
     security(("bearer" = [])))]
 pub async fn end_canary(
     State(state): State<AppState>,

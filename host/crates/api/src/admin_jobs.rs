@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::extract::{AppJson, AppPath, Auth};
 use super::problem::Problem;
+use super::responses::{Conflict, Forbidden, NotFound};
 use super::state::AppState;
 use exporter_auth::Role;
 use exporter_jobs::JobStatus;
@@ -16,8 +17,8 @@ use exporter_jobs::view::JobView;
 /// once. Its error history is kept.
 #[utoipa::path(post, path = "/api/admin/export-jobs/{id}/retry", tag = "export jobs",
     params(("id" = String, Path)),
-    responses((status = 202, description = "Queued again", body = JobView), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, description = "The job is not Failed", body = Problem)),
+    responses((status = 202, description = "Queued again", body = JobView), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict)),
     security(("bearer" = [])))]
 pub async fn retry(
     State(state): State<AppState>,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{AppJson, AppQuery, Auth};
 use super::problem::Problem;
+use super::responses::{Forbidden, NotFound};
 use super::state::AppState;
 use exporter_auth::{Caller, Role};
 use exporter_jobs::callbacks::store::{self, OrganizationSecret};
@@ -18,6 +19,7 @@ const ROTATION_GRACE_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct SecretQuery {
     /// SuperAdmins: the organization (default: their own).
     organization_id: Option<String>,
@@ -93,7 +95,8 @@ async fn organization(
 /// The organization's callback secret (created on first use).
 #[utoipa::path(get, path = "/api/callback-secret", tag = "callbacks",
     params(SecretQuery),
-    responses((status = 200, body = CallbackSecretView), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, description = "The organization's secret", body = CallbackSecretView),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -108,7 +111,8 @@ pub async fn get(
 /// A new secret; the previous one keeps signing, beside it, for 24 hours.
 #[utoipa::path(post, path = "/api/callback-secret/rotate", tag = "callbacks",
     params(SecretQuery),
-    responses((status = 200, body = CallbackSecretView), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, description = "The organization's secret", body = CallbackSecretView),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)),
     security(("bearer" = [])))]
 pub async fn rotate(
     State(state): State<AppState>,

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::extract::{AppPath, AppQuery, Auth};
 use super::problem::Problem;
+use super::responses::{Binary, Forbidden, NotFound, PayloadTooLarge, Unprocessable};
 use super::state::AppState;
 use exporter_auth::Caller;
 use exporter_export::Export;
@@ -55,10 +56,10 @@ pub struct DashboardParams {
 /// Export a dataset now, streamed (SuperAdmin, Admin).
 #[utoipa::path(get, path = "/api/dataexport/{dataType}", tag = "direct export",
     params(("dataType" = String, Path, description = "sessions, users or analytics"), DirectParams),
-    responses((status = 200, description = "The file, streamed"),
-        (status = 403, body = Problem),
-        (status = 413, description = "More rows than a direct export allows: create a job", body = Problem),
-        (status = 422, body = Problem)),
+    responses((status = 200, description = "The file, streamed, as the format's media type (`GET /api/formats` lists them)",
+            content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("X-Total-Rows" = i64))),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable)),
     security(("bearer" = [])))]
 pub async fn data_export(
     State(state): State<AppState>,
@@ -94,8 +95,10 @@ pub async fn data_export(
 /// The per-organization, per-day activity summary (SuperAdmin, Admin).
 #[utoipa::path(get, path = "/api/admindashboard/export", tag = "direct export",
     params(DashboardParams),
-    responses((status = 200, description = "The summary, streamed"), (status = 403, body = Problem),
-        (status = 413, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, description = "The summary, streamed, as the format's media type (`GET /api/formats` lists them)",
+            content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("X-Total-Rows" = i64))),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable)),
     security(("bearer" = [])))]
 pub async fn dashboard(
     State(state): State<AppState>,

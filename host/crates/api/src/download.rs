@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::export_jobs::{finished_file, visible_job};
 use super::extract::{AppPath, AppQuery, Auth};
 use super::problem::Problem;
+use super::responses::{Binary, Conflict, Forbidden, Gone, NotFound, RangeNotSatisfiable};
 use super::state::AppState;
 use exporter_export::parts;
 use exporter_jobs::links::part_link_subject;
@@ -19,8 +20,12 @@ use exporter_store::blob::LinkError;
 /// Download a completed job's file.
 #[utoipa::path(get, path = "/api/export-jobs/{id}/download", tag = "export jobs",
     params(("id" = String, Path), ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023")),
-    responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
-        (status = 409, body = Problem), (status = 410, body = Problem), (status = 416, body = Problem)),
+    responses((status = 200, description = "The file, as its format's media type (`text/csv`, `application/json`, ...: `GET /api/formats` lists them)",
+            content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("ETag" = String, description = "The file's quoted sha256"), ("Accept-Ranges" = String))),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = inline(Binary),
+            headers(("Content-Range" = String), ("Content-Disposition" = String), ("ETag" = String), ("Accept-Ranges" = String))),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 410, response = Gone), (status = 416, response = RangeNotSatisfiable)),
     security(("bearer" = [])))]
 pub async fn download(
     State(state): State<AppState>,
@@ -43,8 +48,12 @@ pub struct LinkParams {
 /// Download through a signed link (no token needed).
 #[utoipa::path(get, path = "/api/files/{id}", tag = "export jobs",
     params(("id" = String, Path), LinkParams),
-    responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
-        (status = 403, description = "Tampered or expired link", body = Problem), (status = 410, body = Problem)))]
+    responses((status = 200, description = "The file, as its format's media type (`text/csv`, `application/json`, ...: `GET /api/formats` lists them)",
+            content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("ETag" = String, description = "The file's quoted sha256"), ("Accept-Ranges" = String))),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = inline(Binary),
+            headers(("Content-Range" = String), ("Content-Disposition" = String), ("ETag" = String), ("Accept-Ranges" = String))),
+        (status = 403, description = "A tampered (`invalid-link`) or expired (`link-expired`) link", body = Problem, content_type = "application/problem+json"),
+        (status = 409, response = Conflict), (status = 410, response = Gone), (status = 416, response = RangeNotSatisfiable)))]
 pub async fn signed(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,
@@ -100,8 +109,12 @@ fn check_link(state: &AppState, subject: &str, params: &LinkParams) -> Result<()
 #[utoipa::path(get, path = "/api/export-jobs/{id}/parts/{number}", tag = "export jobs",
     params(("id" = String, Path), ("number" = i64, Path, description = "1-based"),
         ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023")),
-    responses((status = 200, description = "The part"), (status = 206, description = "Part of the part"),
-        (status = 404, body = Problem), (status = 410, body = Problem), (status = 416, body = Problem)),
+    responses((status = 200, description = "The part, as its format's media type (`text/csv`, `application/json`, ...: `GET /api/formats` lists them)",
+            content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("ETag" = String, description = "The file's quoted sha256"), ("Accept-Ranges" = String))),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = inline(Binary),
+            headers(("Content-Range" = String), ("Content-Disposition" = String), ("ETag" = String), ("Accept-Ranges" = String))),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 410, response = Gone), (status = 416, response = RangeNotSatisfiable)),
     security(("bearer" = [])))]
 pub async fn part(
     State(state): State<AppState>,
@@ -116,8 +129,12 @@ pub async fn part(
 /// Download one part through a signed link (no token needed).
 #[utoipa::path(get, path = "/api/files/{id}/parts/{number}", tag = "export jobs",
     params(("id" = String, Path), ("number" = i64, Path, description = "1-based"), LinkParams),
-    responses((status = 200, description = "The part"), (status = 206, description = "Part of the part"),
-        (status = 403, description = "Tampered or expired link", body = Problem), (status = 410, body = Problem)))]
+    responses((status = 200, description = "The part, as its format's media type (`text/csv`, `application/json`, ...: `GET /api/formats` lists them)",
+            content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("ETag" = String, description = "The file's quoted sha256"), ("Accept-Ranges" = String))),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = inline(Binary),
+            headers(("Content-Range" = String), ("Content-Disposition" = String), ("ETag" = String), ("Accept-Ranges" = String))),
+        (status = 403, description = "A tampered (`invalid-link`) or expired (`link-expired`) link", body = Problem, content_type = "application/problem+json"),
+        (status = 404, response = NotFound), (status = 410, response = Gone), (status = 416, response = RangeNotSatisfiable)))]
 pub async fn signed_part(
     State(state): State<AppState>,
     AppPath((id, number)): AppPath<(String, i64)>,
@@ -136,8 +153,10 @@ pub async fn signed_part(
 /// The manifest of a completed export in parts.
 #[utoipa::path(get, path = "/api/export-jobs/{id}/manifest", tag = "export jobs",
     params(("id" = String, Path)),
-    responses((status = 200, description = "manifest.json: every part's name, rows, bytes and sha256, the columns, the plugin and the query"),
-        (status = 404, body = Problem), (status = 409, description = "Not completed", body = Problem), (status = 410, body = Problem)),
+    responses((status = 200, description = "manifest.json: every part's name, rows, bytes and sha256, the columns, the plugin and the query",
+            body = Object, content_type = "application/json"),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 410, response = Gone)),
     security(("bearer" = [])))]
 pub async fn manifest(
     State(state): State<AppState>,

@@ -8,6 +8,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::extract::{AppJson, AppPath, AppQuery, Auth, SignedCaller};
 use super::problem::Problem;
+use super::responses::{Conflict, Forbidden, Gone, NotFound};
 use super::state::AppState;
 use exporter_auth::{Caller, Coverage};
 use exporter_jobs::repo::AttemptError;
@@ -25,11 +26,17 @@ const RETRY_AFTER_SECONDS: &str = "1";
 /// Create an export job.
 #[utoipa::path(post, path = "/api/export-jobs", tag = "export jobs",
     request_body = ExportRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the same job")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retried create return the same job \
+        (202 with `Idempotent-Replayed: true`) rather than a second one; the same key with another body is a 422. \
+        Keys are per user. Once the key's job has expired, or its file was deleted (`DELETE`), the key is free again: \
+        the next create with it makes a new job, and the old job keeps its record")),
     responses(
-        (status = 202, description = "Queued", body = JobView, headers(("Location" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 422, description = "Invalid request, or idempotency key reused with another body", body = Problem)),
+        (status = 202, description = "Queued; with `Idempotent-Replayed: true`, the job an earlier create with the same key made",
+            body = JobView, headers(("Location" = String, description = "The job's URL"),
+                ("Idempotent-Replayed" = String, description = "`true` when the job was made by an earlier create with the same key"))),
+        (status = 403, response = Forbidden),
+        (status = 422, description = "Invalid request, or idempotency key reused with another body",
+            body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -87,7 +94,18 @@ pub async fn create(
         callback_url: request.callback_url.clone(),
         covered_organization_id: coverage.to_column(),
     };
-    let (record, replayed) = match state.queue.create(&job).await {
+    let mut created = state.queue.create(&job).await;
+    if let Ok(Err(existing)) = &created
+        && existing.status() == JobStatus::Expired
+        && caller.can_see_job(&existing.coverage(), &existing.created_by)
+        && state.repo.release_idempotency_key(&existing.id).await?
+    {
+        // The key's job has no file any more: the key is free again, and
+        // makes this new job (a concurrent create with the same key that
+        // wins the insert is replayed below, as for any key).
+        created = state.queue.create(&job).await;
+    }
+    let (record, replayed) = match created {
         Ok(Ok(record)) => (record, false),
         Ok(Err(existing)) => {
             if !caller.can_see_job(&existing.coverage(), &existing.created_by) {
@@ -278,8 +296,10 @@ pub async fn published_parts(
 /// Poll a job.
 #[utoipa::path(get, path = "/api/export-jobs/{id}", tag = "export jobs",
     params(("id" = String, Path)),
-    responses((status = 200, body = JobView, headers(("Retry-After" = String, description = "While Pending or Processing"))),
-        (status = 404, body = Problem)),
+    responses((status = 200, description = "The job", body = JobView,
+            headers(("Retry-After" = String, description = "While Pending or Processing: seconds until the next poll"),
+                ("Cache-Control" = String, description = "`no-store`"))),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -328,6 +348,7 @@ pub struct ListParams {
     /// SuperAdmins only.
     organization_id: Option<String>,
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// `nextCursor` of the previous page.
     cursor: Option<String>,
@@ -335,7 +356,8 @@ pub struct ListParams {
 
 /// List the caller's jobs, newest first.
 #[utoipa::path(get, path = "/api/export-jobs", tag = "export jobs", params(ListParams),
-    responses((status = 200, body = JobPage), (status = 400, body = Problem)),
+    responses((status = 200, description = "A page of jobs", body = JobPage),
+        (status = 403, response = Forbidden)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -427,7 +449,8 @@ fn instant(name: &str, text: &str, upper: bool) -> Result<i64, Problem> {
 /// Cancel a pending or running job, or delete a finished job's file.
 #[utoipa::path(delete, path = "/api/export-jobs/{id}", tag = "export jobs",
     params(("id" = String, Path)),
-    responses((status = 200, description = "The job after the change", body = JobView), (status = 404, body = Problem)),
+    responses((status = 200, description = "The job after the change", body = JobView),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)),
     security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -477,10 +500,19 @@ pub async fn delete(
 }
 
 /// A fresh signed link for a completed file, without re-running the export.
+///
+/// The link is minted by this request: valid for the service's link TTL
+/// (`links.ttl`, 24 hours by default) from now, but never past the file's
+/// own `expiresAt`, when the file is deleted; so near the end of a file's
+/// life the expiry is the file's, not now plus the TTL. Use it when a link
+/// from an earlier poll or a callback has expired or is about to. A poll
+/// (`GET /api/export-jobs/{id}`) mints its `downloadUrl` the same way, so
+/// the two agree when asked in the same second.
 #[utoipa::path(post, path = "/api/export-jobs/{id}/link", tag = "export jobs",
     params(("id" = String, Path)),
-    responses((status = 200, body = LinkView), (status = 404, body = Problem),
-        (status = 409, description = "Not completed", body = Problem), (status = 410, description = "File expired", body = Problem)),
+    responses((status = 200, description = "A new link to the file", body = LinkView),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 410, response = Gone)),
     security(("bearer" = [])))]
 pub async fn link(
     State(state): State<AppState>,

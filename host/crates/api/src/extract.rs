@@ -1,15 +1,16 @@
 //! Extractors whose rejections are problem details, and the bearer-token
 //! authentication extractor.
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
+use super::rejection;
 use super::state::AppState;
 use exporter_auth::{Caller, TokenError};
 
@@ -58,18 +59,52 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let (parts, body) = request.into_parts();
-        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-            .await
-            .map_err(|e| Problem::new(e.status(), "bad-body", e.body_text()))?;
-        // axum's own extractor first, so its rejections stay as they were.
-        let request = Request::from_parts(parts, Body::from(bytes.clone()));
-        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
-        let document: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Problem::bad_request("malformed-json", e.to_string()))?;
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        if !content_type.as_deref().is_some_and(is_json) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type",
+                format!(
+                    "the body must be JSON, sent with Content-Type: application/json; received {}",
+                    content_type.map_or("no Content-Type".to_owned(), |t| format!("{t:?}"))
+                ),
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "bad-body",
+                    "the body is larger than this endpoint accepts (64 KiB)",
+                )
+            } else {
+                Problem::new(
+                    e.status(),
+                    "bad-body",
+                    "the body could not be read to its end",
+                )
+            }
+        })?;
+        let value = rejection::json_body::<T>(&bytes)?;
+        let document: serde_json::Value = rejection::json_body(&bytes)?;
         storable_json("", &document)?;
         Ok(AppJson(value))
     }
+}
+
+/// `application/json`, or a `+json` type, as axum's `Json` accepts.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence.starts_with("application/") && essence.ends_with("+json")
 }
 
 impl<T: Serialize> IntoResponse for AppJson<T> {
@@ -86,12 +121,16 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppPath
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        let axum::extract::Path(value) =
-            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
-        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
-            for (name, segment) in &raw {
-                storable(name, segment)?;
-            }
+        let raw = RawPathParams::from_request_parts(parts, state).await.ok();
+        let names: Vec<String> = raw
+            .iter()
+            .flat_map(|raw| raw.iter().map(|(name, _)| name.to_owned()))
+            .collect();
+        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| rejection::path(e, &names))?;
+        for (name, segment) in raw.iter().flat_map(|raw| raw.iter()) {
+            storable(name, segment)?;
         }
         Ok(AppPath(value))
     }
@@ -104,9 +143,8 @@ pub struct AppQuery<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        let axum::extract::Query(value) =
-            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let value = rejection::query::<T>(parts.uri.query().unwrap_or_default())?;
         for (name, text) in
             url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
         {

@@ -26,7 +26,8 @@ pub struct FormatView {
 /// The formats the caller's exports run on (an organization with a canary
 /// sees its canary version) and their options.
 #[utoipa::path(get, path = "/api/formats", tag = "formats",
-    responses((status = 200, body = Vec<FormatView>)), security(("bearer" = [])))]
+    responses((status = 200, description = "The installed formats", body = Vec<FormatView>)),
+    security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, Auth(caller): Auth) -> AppJson<Vec<FormatView>> {
     let formats = state
         .formats

@@ -16,7 +16,8 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up", body = Health)))]
 pub async fn healthz() -> AppJson<Health> {
     AppJson(Health { status: "ok" })
 }
@@ -24,7 +25,9 @@ pub async fn healthz() -> AppJson<Health> {
 /// The database answers and the blob store takes writes; a 503 names the
 /// dependency that does not.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+    responses((status = 200, description = "Ready", body = Health),
+        (status = 503, description = "A dependency is not ready; the problem's `dependency` names it (`database`, `blobStore`)",
+            body = Problem, content_type = "application/problem+json", headers(("Retry-After" = String)))))]
 pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Health>, Problem> {
     state.repo.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "database not ready");
@@ -40,7 +43,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Health>, Pr
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics, in the OpenMetrics text format",
+        body = String, content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, Problem> {
     let by_status = state.repo.count_by_status().await?;
     let body = state

@@ -5,10 +5,12 @@
 //! One file per resource (`export_jobs`, `download`, `formats`,
 //! `admin_formatters`, `admin_jobs`, `callback_secret`, `data_export`,
 //! `health`), routed below; `extract` (JSON, path, query and the bearer
-//! caller, each refusing bad input as problem+json), `problem` (RFC 9457),
+//! caller, each refusing bad input as problem+json), `rejection` (why
+//! input was refused, in a sentence naming the field), `problem` (RFC 9457),
 //! `state` (what handlers reach), `request_id` (the id every request,
 //! its log lines and its problems carry), `openapi` (the document, from the
-//! handlers' annotations). A new endpoint is a function in its resource's
+//! handlers' annotations), `responses` (the answers it declares: reusable
+//! problem responses and the ones an operation's shape implies). A new endpoint is a function in its resource's
 //! file, a route here and a line in `openapi.rs`.
 //!
 //! The top of the host's crates: only the binary imports it.
@@ -24,7 +26,9 @@ mod formats;
 mod health;
 mod openapi;
 mod problem;
+mod rejection;
 mod request_id;
+mod responses;
 mod state;
 
 use axum::Router;

@@ -8,10 +8,11 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     admin_formatters, admin_jobs, callback_secret, data_export, download, export_jobs, formats,
-    health, problem,
+    health, problem, responses,
 };
 use exporter_auth::Role;
 use exporter_jobs::{self as jobs, view as views};
+use responses::ImpliedProblems;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,10 +33,12 @@ use exporter_jobs::{self as jobs, view as views};
         views::CallbackView, views::CallbackAttemptView, views::PartView, callback_secret::CallbackSecretView, exporter_export::compress::Compression,
         formats::FormatView, problem::Problem, health::Health, Role,
     )),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &ImpliedProblems),
 )]
 pub struct ApiDoc;
 
+/// The bearer scheme every protected operation names, and the reusable
+/// problem responses ([`responses`]).
 struct Bearer;
 
 impl Modify for Bearer {
@@ -47,9 +50,17 @@ impl Modify for Bearer {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(format!(
+                        "A JWT naming the user (`sub`), their organization (`org`) and `role`, \
+                         signed with the service's secret (HS256) or verified with an identity \
+                         provider's public key (RS256, ES256). It is refused once past its `exp`, with \
+                         {} seconds of leeway for clock skew between the issuer and this service.",
+                        responses::TOKEN_LEEWAY_SECONDS
+                    )))
                     .build(),
             ),
         );
+        components.responses.extend(responses::all());
     }
 }
 
@@ -62,4 +73,221 @@ pub async fn document() -> Response {
 /// `GET /api/docs`: a self-contained page (no CDN) listing every operation.
 pub async fn docs() -> Html<&'static str> {
     Html(include_str!("docs.html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::{KINDS, TYPE_PREFIX};
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).expect("the document is JSON")
+    }
+
+    /// A `$ref` followed to what it names.
+    fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
+        match value["$ref"].as_str() {
+            Some(reference) => {
+                let pointer = reference.trim_start_matches('#');
+                document.pointer(pointer).expect("the $ref resolves")
+            }
+            None => value,
+        }
+    }
+
+    fn operations(document: &Value) -> Vec<(String, &Value)> {
+        let mut operations = Vec::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                operations.push((format!("{} {path}", method.to_uppercase()), operation));
+            }
+        }
+        operations
+    }
+
+    #[test]
+    fn every_error_answer_is_a_problem_with_its_media_type() {
+        let document = document();
+        let mut errors = 0;
+        for (name, operation) in operations(&document) {
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(responses.contains_key("500"), "{name} lacks 500");
+            for (status, response) in responses {
+                let response = resolve(&document, response);
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{name} {status} has no description"
+                );
+                if status.as_str() < "400" {
+                    continue;
+                }
+                errors += 1;
+                let content = response["content"].as_object().expect("content");
+                assert_eq!(
+                    content.keys().collect::<Vec<_>>(),
+                    ["application/problem+json"],
+                    "{name} {status}"
+                );
+                assert_eq!(
+                    content["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{name} {status}"
+                );
+            }
+        }
+        assert!(errors > 100, "{errors} error answers");
+    }
+
+    #[test]
+    fn every_protected_operation_names_the_scheme_and_answers_401() {
+        let document = document();
+        let open = ["GET /healthz", "GET /readyz", "GET /metrics"];
+        for (name, operation) in operations(&document) {
+            let signed_link = name.starts_with("GET /api/files/");
+            if open.contains(&name.as_str()) || signed_link {
+                assert!(operation.get("security").is_none(), "{name}");
+                assert!(operation["responses"].get("401").is_none(), "{name}");
+                continue;
+            }
+            assert_eq!(
+                operation["security"],
+                serde_json::json!([{"bearer": []}]),
+                "{name}"
+            );
+            assert!(operation["responses"].get("401").is_some(), "{name}");
+        }
+        let scheme = &document["components"]["securitySchemes"]["bearer"];
+        assert!(
+            scheme["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("30 seconds of leeway")),
+            "{scheme}"
+        );
+        assert!(
+            document["components"]["responses"]["Unauthorized"]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("30 seconds")),
+        );
+    }
+
+    #[test]
+    fn the_problem_type_enumerates_every_kind() {
+        let document = document();
+        let schema = &document["components"]["schemas"]["Problem"]["properties"]["type"];
+        let listed: Vec<String> = KINDS
+            .iter()
+            .map(|kind| format!("{TYPE_PREFIX}{kind}"))
+            .collect();
+        assert_eq!(schema["enum"], serde_json::json!(listed), "{schema}");
+    }
+
+    #[test]
+    fn a_component_is_uploaded_as_wasm_bytes() {
+        let document = document();
+        let body = &document["paths"]["/api/admin/formatters/{name}"]["put"]["requestBody"];
+        let content = body["content"].as_object().expect("content");
+        assert_eq!(content.keys().collect::<Vec<_>>(), ["application/wasm"]);
+        assert_eq!(
+            content["application/wasm"]["schema"],
+            serde_json::json!({"type": "string", "format": "binary"})
+        );
+    }
+
+    /// The kinds the sources pass to `Problem`'s constructors, as string
+    /// literals: the first argument, or the second of `new`.
+    fn kinds_in(source: &str) -> Vec<String> {
+        let mut kinds = Vec::new();
+        for (call, index) in [
+            ("Problem::new(", 1),
+            ("Self::new(", 1),
+            ("Problem::bad_request(", 0),
+            ("Problem::unprocessable(", 0),
+            ("Problem::conflict(", 0),
+            ("Problem::gone(", 0),
+        ] {
+            for (at, _) in source.match_indices(call) {
+                let arguments = arguments(&source[at + call.len()..]);
+                if let Some(kind) = arguments
+                    .get(index)
+                    .and_then(|a| a.trim().strip_prefix('"'))
+                    .and_then(|a| a.strip_suffix('"'))
+                {
+                    kinds.push(kind.to_owned());
+                }
+            }
+        }
+        kinds
+    }
+
+    /// A call's arguments, split at its top-level commas.
+    fn arguments(text: &str) -> Vec<&str> {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        let (mut start, mut arguments) = (0, Vec::new());
+        for (i, c) in text.char_indices() {
+            if in_string {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' => in_string = true,
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' if depth == 0 => {
+                    arguments.push(&text[start..i]);
+                    return arguments;
+                }
+                ')' | ']' | '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    arguments.push(&text[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        arguments
+    }
+
+    #[test]
+    fn every_kind_the_sources_use_is_listed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut used = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("src") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let source = std::fs::read_to_string(&path).expect("source");
+                for kind in kinds_in(&source) {
+                    used.push((
+                        kind,
+                        path.file_name().unwrap().to_string_lossy().into_owned(),
+                    ));
+                }
+            }
+        }
+        // The scanner itself works: it finds the kinds of this crate's
+        // many constructors, a wrong one included.
+        assert!(used.len() > 40, "{used:?}");
+        assert_eq!(
+            kinds_in("Problem::new(StatusCode::GONE, \"gone-away\", format!(\"a, b\"))"),
+            ["gone-away"]
+        );
+        for (kind, file) in &used {
+            assert!(
+                KINDS.contains(&kind.as_str()),
+                "{file} answers problem kind {kind:?}, which problem::KINDS (and so the document) does not list"
+            );
+        }
+        for kind in KINDS {
+            assert!(
+                used.iter().any(|(k, _)| k == kind),
+                "problem::KINDS lists {kind:?}, which no constructor uses: remove it"
+            );
+        }
+    }
 }

@@ -1,27 +1,99 @@
 //! RFC 9457 problem details: every error the API returns, including the
 //! ones axum's extractors and router produce on their own.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// An error response: `application/problem+json`.
+/// What every problem's `type` starts with.
+pub const TYPE_PREFIX: &str = "urn:exporter:problem:";
+
+/// Every kind of problem the API answers with: a problem's `type` is
+/// [`TYPE_PREFIX`] and one of these. The document's `Problem.type` enum is
+/// made from this list, so a client can branch on every value; a kind not
+/// listed here fails `every_kind_the_sources_use_is_listed` (and a debug
+/// assertion in [`Problem::new`]). Keep each stable: clients match on it.
+pub const KINDS: &[&str] = &[
+    // 400: the request cannot be read.
+    "bad-body",
+    "invalid-path",
+    "invalid-query",
+    "invalid-cursor",
+    "invalid-idempotency-key",
+    "malformed-json",
+    "invalid-plugin",
+    "unreadable-body",
+    // 401, 403: who is asking, and may they.
+    "unauthorized",
+    "forbidden",
+    "invalid-link",
+    "link-expired",
+    // 404, 405: nothing there.
+    "not-found",
+    "no-manifest",
+    "method-not-allowed",
+    // 409, 410: not in a state to answer.
+    "not-completed",
+    "not-failed",
+    "plugin-conflict",
+    "expired",
+    // 413, 415, 416: the request's size, media type or range.
+    "component-too-large",
+    "too-many-rows",
+    "content-type",
+    "range-not-satisfiable",
+    // 422: read, but not acceptable.
+    "invalid-body",
+    "invalid-request",
+    "invalid-text",
+    "invalid-options",
+    "invalid-callback-url",
+    "idempotency-key-reused",
+    "unknown-format",
+    "plugin-refused",
+    // 500, 503: our side.
+    "internal",
+    "unavailable",
+    "validation-busy",
+];
+
+/// `Problem.type`: a string, one of [`KINDS`] after [`TYPE_PREFIX`].
+fn type_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "`urn:exporter:problem:<kind>`: stable, for programs to branch on.",
+        ))
+        .enum_values(Some(
+            KINDS.iter().map(|kind| format!("{TYPE_PREFIX}{kind}")),
+        ))
+        .build()
+}
+
+/// An error response: `application/problem+json` (RFC 9457). Members
+/// beyond these are extensions of one kind of problem: `report` and
+/// `sha256` of `plugin-refused`, `dependency` of `readyz`'s `unavailable`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `urn:exporter:problem:<kind>`: stable, for programs to branch on.
     #[serde(rename = "type")]
+    #[schema(schema_with = type_schema)]
     pub kind: String,
     /// The status's reason phrase.
     #[schema(value_type = String)]
     pub title: &'static str,
+    /// The HTTP status, repeated.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
+    /// What went wrong with this request, in a sentence for a person.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// RFC 9457 extension members (e.g. a refused plugin's `report`);
-    /// boxed so the common case keeps `Result<_, Problem>` small.
+    /// boxed so the common case keeps `Result<_, Problem>` small. Not in
+    /// the schema as a member: they are the object's other members, which
+    /// the schema allows (the type's docs name them).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(ignore)]
     pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// The request's id (its `x-request-id`): quote it when reporting a
     /// problem, and its log lines are found.
@@ -36,8 +108,12 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
+        debug_assert!(
+            KINDS.contains(&kind),
+            "problem kind {kind:?} is not in KINDS"
+        );
         Self {
-            kind: format!("urn:exporter:problem:{kind}"),
+            kind: format!("{TYPE_PREFIX}{kind}"),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: Some(detail.into()),
@@ -183,30 +259,6 @@ impl Problem {
             Some(failure) => Problem::database(failure, &format!("{error:#}")),
             None => Problem::internal(format!("{error:#}")),
         }
-    }
-}
-
-impl From<JsonRejection> for Problem {
-    fn from(rejection: JsonRejection) -> Self {
-        let kind = match &rejection {
-            JsonRejection::JsonDataError(_) => "invalid-body",
-            JsonRejection::JsonSyntaxError(_) => "malformed-json",
-            JsonRejection::MissingJsonContentType(_) => "content-type",
-            _ => "bad-body",
-        };
-        Problem::new(rejection.status(), kind, rejection.body_text())
-    }
-}
-
-impl From<PathRejection> for Problem {
-    fn from(rejection: PathRejection) -> Self {
-        Problem::new(rejection.status(), "invalid-path", rejection.body_text())
-    }
-}
-
-impl From<QueryRejection> for Problem {
-    fn from(rejection: QueryRejection) -> Self {
-        Problem::new(rejection.status(), "invalid-query", rejection.body_text())
     }
 }
 

@@ -15,5 +15,5 @@ mod tokens;
 mod users;
 
 pub use roles::{Caller, Coverage, ForeignOrganization, JobScope, Role};
-pub use tokens::{Claims, TokenError, TokenKeys, load_or_create_secret};
+pub use tokens::{Claims, EXPIRY_LEEWAY_SECONDS, TokenError, TokenKeys, load_or_create_secret};
 pub use users::{current_user, find_user, is_member, organization_exists};

@@ -11,6 +11,14 @@ use serde::{Deserialize, Serialize};
 use super::{Caller, Role};
 use exporter_store::Secret;
 
+/// How many seconds past its `exp` (or before its `nbf`) a token is still
+/// accepted: the clocks of an identity provider and of this service are
+/// never quite the same, and a token refused for a second of drift would
+/// fail a client that did nothing wrong. Thirty seconds is what
+/// `jsonwebtoken` and most identity providers use; the API's OpenAPI
+/// document states it in its security scheme and 401 descriptions.
+pub const EXPIRY_LEEWAY_SECONDS: u64 = 30;
+
 /// What a token says about its bearer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -58,7 +66,7 @@ impl TokenKeys {
     pub fn from_secret(secret: &Secret) -> Self {
         let bytes = secret.expose().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 30;
+        validation.leeway = EXPIRY_LEEWAY_SECONDS;
         Self {
             decoding: DecodingKey::from_secret(bytes),
             encoding: Some(EncodingKey::from_secret(bytes)),
@@ -80,7 +88,7 @@ impl TokenKeys {
             ),
         };
         let mut validation = Validation::new(algorithm);
-        validation.leeway = 30;
+        validation.leeway = EXPIRY_LEEWAY_SECONDS;
         Ok(Self {
             decoding,
             encoding: None,
