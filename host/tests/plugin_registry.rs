@@ -100,12 +100,14 @@ fn install_activate_roll_back_and_delete_from_the_cli() {
     // The active version stays; the other goes.
     let refused = run(cli(dir).args(["plugin", "delete", "stamp", "1.0.0"]));
     assert!(!refused.status.success());
+    // One line after the one that says which data directory it used.
+    let lines: Vec<String> = stderr(&refused).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("using data directory"), "{lines:?}");
     assert!(
-        stderr(&refused).starts_with("error: stamp 1.0.0 is active for everyone"),
-        "{}",
-        stderr(&refused)
+        lines[1].starts_with("error: stamp 1.0.0 is active for everyone"),
+        "{lines:?}"
     );
-    assert_eq!(stderr(&refused).lines().count(), 1);
     succeeds(run(cli(dir).args(["plugin", "delete", "stamp", "2.0.0"])));
     assert!(!list_json(dir).iter().any(|v| v["version"] == "2.0.0"));
 
@@ -115,6 +117,9 @@ fn install_activate_roll_back_and_delete_from_the_cli() {
         .arg(test_plugin("naive-csv")));
     assert!(!refused.status.success());
     let message = stderr(&refused);
+    // After the line that says which data directory it used.
+    let (first, message) = message.split_once('\n').unwrap();
+    assert!(first.starts_with("using data directory"), "{first}");
     assert!(message.starts_with("error: naive-csv"), "{message}");
     assert!(message.contains("FAIL conformance kit"), "{message}");
     let versions = list_json(dir);

@@ -70,7 +70,13 @@ fn serve_token_and_export_work_together() {
     // Unknown users get a one-line error.
     let nobody = run(command(dir.path()).args(["token", "--user", "nobody@acme.test"]));
     assert!(!nobody.status.success());
-    assert!(String::from_utf8_lossy(&nobody.stderr).starts_with("error: no user"));
+    // After the line that says which data directory it used.
+    let stderr = String::from_utf8_lossy(&nobody.stderr);
+    assert!(stderr.starts_with("using data directory"), "{stderr}");
+    assert!(
+        stderr.lines().last().unwrap().starts_with("error: no user"),
+        "{stderr}"
+    );
 
     stop(server);
 
