@@ -419,3 +419,31 @@ async fn two_workers_start_side_by_side_without_flags() {
             .unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_data_on_a_seeded_database_says_how_to_reseed_and_does_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = |rows: &str, reseed: bool| {
+        let mut command = exporter(dir.path());
+        command.args(["demo-data", "--rows", rows]);
+        if reseed {
+            command.arg("--reseed");
+        }
+        command
+    };
+    let first = succeeds(&run(&mut seed("50", false)).await);
+    assert!(first.contains("50 sessions"), "{first}");
+    let again = succeeds(&run(&mut seed("80", false)).await);
+    assert!(again.contains("already present (50 sessions)"), "{again}");
+    assert!(
+        again.contains("exporter demo-data --rows 80 --reseed"),
+        "{again}"
+    );
+    let reseeded = succeeds(&run(&mut seed("80", true)).await);
+    assert!(
+        reseeded.contains("80 sessions, 160 analytics events"),
+        "{reseeded}"
+    );
+    let after = succeeds(&run(&mut seed("80", false)).await);
+    assert!(after.contains("already present (80 sessions)"), "{after}");
+}

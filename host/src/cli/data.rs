@@ -1,7 +1,7 @@
 //! `exporter migrate`, `exporter demo-data` and `exporter dataset ...`: the
 //! database side, without the job service.
 
-use std::io::{BufWriter, Write as _};
+use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -59,6 +59,10 @@ pub struct DemoDataArgs {
     /// Sessions to generate (analytics events: twice as many).
     #[arg(long, default_value_t = demo::DEFAULT_ROWS)]
     rows: u64,
+    /// On a seeded database: replace the demo's sessions and events with
+    /// --rows new ones (organizations, users and jobs stay).
+    #[arg(long)]
+    reseed: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -165,28 +169,29 @@ pub fn demo_data(args: DemoDataArgs, data_dir: Option<&Path>) -> anyhow::Result<
     runtime()?.block_on(async {
         let db = open_migrated(&state).await?;
         let started = Instant::now();
-        match demo::seed(&db, args.rows).await? {
-            demo::Seeded::Inserted { users, sessions, events } => println!(
+        let mut seeded = match args.reseed {
+            true => demo::reseed(&db, args.rows).await?,
+            false => demo::seed(&db, args.rows).await?,
+        };
+        if seeded == demo::Seeded::AlreadyPresent {
+            let sessions = count_sessions(&db).await?;
+            println!("demo data already present ({sessions} sessions); nothing was added");
+            if sessions != args.rows {
+                println!(
+                    "to have {} sessions instead, run `exporter demo-data --rows {} --reseed` (replaces the demo's sessions and events; organizations, users and jobs stay)",
+                    args.rows, args.rows
+                );
+                if std::io::stdin().is_terminal() && ask("Reseed now? [y/N] ")? {
+                    seeded = demo::reseed(&db, args.rows).await?;
+                }
+            }
+        }
+        if let demo::Seeded::Inserted { users, sessions, events } = seeded {
+            println!(
                 "seeded {} organizations, {users} users, {sessions} sessions, {events} analytics events in {:.1} s",
                 demo::ORGANIZATIONS.len(),
                 started.elapsed().as_secs_f64()
-            ),
-            demo::Seeded::AlreadyPresent => {
-                let sessions = count_sessions(&db).await?;
-                println!(
-                    "demo data already present ({sessions} sessions); nothing was added"
-                );
-                if sessions != args.rows {
-                    println!(
-                        "for {} sessions, seed a fresh data directory: `exporter --data-dir DIR demo-data --rows {}` (and serve from it), or stop the service and delete {} to reseed this one",
-                        args.rows,
-                        args.rows,
-                        super::state::sqlite_file(&state.config.database.url)
-                            .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string())
-                            .unwrap_or_else(|| "the demo rows".to_owned())
-                    );
-                }
-            }
+            );
         }
         db.close().await;
         Ok(ExitCode::SUCCESS)
@@ -277,6 +282,15 @@ fn dataset_export(args: DatasetExportArgs, data_dir: Option<&Path>) -> anyhow::R
         db.close().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Asks a yes/no question on the terminal; no is the default.
+fn ask(question: &str) -> anyhow::Result<bool> {
+    print!("{question}");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 /// The demo's sessions, for the "already seeded" message.

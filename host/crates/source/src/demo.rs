@@ -121,6 +121,38 @@ pub async fn seed(db: &Database, rows: u64) -> anyhow::Result<Seeded> {
     })
 }
 
+/// Replaces the demo's activity (sessions and analytics events) with
+/// `rows` sessions, keeping the organizations, users and jobs: for a
+/// database seeded before at another size. Seeds the whole demo when
+/// there is none.
+pub async fn reseed(db: &Database, rows: u64) -> anyhow::Result<Seeded> {
+    if let inserted @ Seeded::Inserted { .. } = seed(db, rows).await? {
+        return Ok(inserted);
+    }
+    let (generator, _, users) = Generator::new(rows);
+    // Events refer to sessions: they go first.
+    const CLEAR: [&str; 2] = ["DELETE FROM analytics_events", "DELETE FROM sessions"];
+    match db {
+        Database::Sqlite(pool) => {
+            for statement in CLEAR {
+                sqlx::query(statement).execute(pool).await?;
+            }
+            insert_activity(pool, generator).await?
+        }
+        Database::Postgres(pool) => {
+            for statement in CLEAR {
+                sqlx::query(statement).execute(pool).await?;
+            }
+            insert_activity(pool, generator).await?
+        }
+    }
+    Ok(Seeded::Inserted {
+        users: users.len() as u64,
+        sessions: rows,
+        events: rows * 2,
+    })
+}
+
 /// One cell of a row to insert; each engine binds it its own way.
 #[derive(Debug, Clone)]
 enum Cell {
@@ -450,6 +482,23 @@ where
         tx = pool.begin().await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// The sessions and events alone, chunk by chunk, as [`insert`] does.
+async fn insert_activity<DB>(pool: &sqlx::Pool<DB>, mut generator: Generator) -> anyhow::Result<()>
+where
+    DB: BindCell,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'a> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    while let Some(activity) = generator.chunk() {
+        let mut tx = pool.begin().await?;
+        insert_rows(&mut tx, "sessions", SESSION_COLUMNS, &activity.sessions).await?;
+        insert_rows(&mut tx, "analytics_events", EVENT_COLUMNS, &activity.events).await?;
+        tx.commit().await?;
+    }
     Ok(())
 }
 
