@@ -553,6 +553,123 @@ async fn idempotent_creates_return_the_same_job() {
     service.stop().await;
 }
 
+/// Once a key's job has no file (deleted here; the sweeper's expiry is
+/// the same), replaying it would return a job with nothing to download
+/// forever: the key is free again and makes a new job, and the old job
+/// keeps its record.
+#[tokio::test]
+async fn a_key_is_free_again_once_its_file_is_deleted() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let send = |body: Value| {
+        service
+            .post(&admin, "/api/export-jobs")
+            .header("Idempotency-Key", "monthly-report")
+            .json(&body)
+            .send()
+    };
+    let first: Value = send(january("sessions", "csv"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first_id = first["id"].as_str().unwrap();
+    assert_eq!(service.wait(&admin, first_id).await["status"], "Completed");
+    let deleted = service
+        .delete(&admin, &format!("/api/export-jobs/{first_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+
+    // Another body too: the old job's request no longer binds the key.
+    let second = send(january("sessions", "json")).await.unwrap();
+    assert_eq!(second.status(), 202);
+    assert!(second.headers().get("idempotent-replayed").is_none());
+    let second: Value = second.json().await.unwrap();
+    let second_id = second["id"].as_str().unwrap();
+    assert_ne!(second_id, first_id, "a new job");
+    assert_eq!(second["format"], "json");
+    assert_eq!(service.wait(&admin, second_id).await["status"], "Completed");
+
+    // The key now belongs to the new job: a retry replays it.
+    let again = send(january("sessions", "json")).await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], second["id"]);
+    // And the old job keeps its record.
+    assert_eq!(service.job(&admin, first_id).await["status"], "Expired");
+    service.stop().await;
+}
+
+/// A refused value's problem names the field, what was expected and what
+/// was received, in the API's words rather than a library's.
+#[tokio::test]
+async fn refusals_name_the_field_the_expectation_and_the_value() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let create = |body: &'static str| {
+        service
+            .post(&admin, "/api/export-jobs")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            create(r#"{"dataType": "sessions"}"#).await.unwrap(),
+            422,
+            "the field `format` is required, and the request has none",
+        ),
+        (
+            create(r#"{"dataType": "sessions", "format": 7}"#)
+                .await
+                .unwrap(),
+            422,
+            "`format`: expected a string, received integer 7",
+        ),
+        (
+            service
+                .get(&admin, "/api/export-jobs?limit=ten")
+                .send()
+                .await
+                .unwrap(),
+            400,
+            r#"the query parameter `limit`: expected a whole number in range, received "ten""#,
+        ),
+        (
+            service
+                .get(&admin, "/api/export-jobs/01J/parts/first")
+                .send()
+                .await
+                .unwrap(),
+            400,
+            r#"the path parameter `number`: expected a whole number, received "first""#,
+        ),
+    ];
+    for (response, status, detail) in cases {
+        let body = problem(response, status).await;
+        assert_eq!(body["detail"], detail, "{body}");
+    }
+    let wrong_type = service
+        .post(&admin, "/api/export-jobs")
+        .header("content-type", "text/csv")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let body = problem(wrong_type, 415).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Type: application/json; received \"text/csv\""),
+        "{body}"
+    );
+    service.stop().await;
+}
+
 #[tokio::test]
 async fn lists_paginate_and_filter() {
     let service = TestService::start().await;
