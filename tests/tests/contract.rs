@@ -182,7 +182,7 @@ const CLIENT_SCRIPT: &str = r#"
 import csv, io, json, sys, time
 
 from exporter_client import AuthenticatedClient
-from exporter_client.api.export_jobs import create, get, download
+from exporter_client.api.export_jobs import create_export_job, get_export_job, download_export_file
 from exporter_client.models import ExportRequest, DateRange, JobView, JobStatus
 
 url, token = sys.argv[1], sys.argv[2]
@@ -194,7 +194,7 @@ request = ExportRequest.from_dict({
     "dateRange": {"from": "2026-01-01", "to": "2026-01-31"},
     "columns": ["id", "user_id", "started_at"],
 })
-created = create.sync_detailed(client=client, body=request)
+created = create_export_job.sync_detailed(client=client, body=request)
 assert created.status_code == 202, (created.status_code, created.content)
 job = created.parsed
 assert isinstance(job, JobView), type(job)
@@ -203,12 +203,12 @@ deadline = time.time() + 60
 while job.status in (JobStatus.PENDING, JobStatus.PROCESSING):
     assert time.time() < deadline, job
     time.sleep(0.1)
-    polled = get.sync_detailed(client=client, id=job.id)
+    polled = get_export_job.sync_detailed(client=client, id=job.id)
     assert polled.status_code == 200, (polled.status_code, polled.content)
     job = polled.parsed
 assert job.status == JobStatus.COMPLETED, job.to_dict()
 
-file = download.sync_detailed(client=client, id=job.id)
+file = download_export_file.sync_detailed(client=client, id=job.id)
 assert file.status_code == 200, (file.status_code, file.content[:500])
 rows = list(csv.reader(io.StringIO(file.content.decode("utf-8"))))
 print(json.dumps({

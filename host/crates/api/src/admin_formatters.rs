@@ -74,7 +74,7 @@ pub struct InstallParams {
 /// Installs a component (the body); validates it and, unless
 /// `activate=false`, activates it. 201 when new, 200 when these bytes were
 /// already installed, 422 with the report when refused.
-#[utoipa::path(put, path = "/api/admin/formatters/{name}", tag = "plugin registry",
+#[utoipa::path(put, path = "/api/admin/formatters/{name}", operation_id = "installFormatter", tag = "plugin registry",
     params(("name" = String, Path, description = "The format the component implements"),
         ("activate" = Option<bool>, Query, description = "Activate once it passes (default true)"),
         ("organizationId" = Option<String>, Query, description = "Activate for this organization only (canary)")),
@@ -134,7 +134,7 @@ pub async fn install(
 }
 
 /// Every version, which is active where, and its install report.
-#[utoipa::path(get, path = "/api/admin/formatters", tag = "plugin registry",
+#[utoipa::path(get, path = "/api/admin/formatters", operation_id = "listFormatterVersions", tag = "plugin registry",
     responses((status = 200, description = "Every installed version", body = Vec<Object>), (status = 403, response = Forbidden)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -158,7 +158,7 @@ pub struct ActivateBody {
 
 /// Activates a version: for everyone, or as one organization's canary.
 /// Activating the previous version is the rollback.
-#[utoipa::path(post, path = "/api/admin/formatters/{name}/activate", tag = "plugin registry",
+#[utoipa::path(post, path = "/api/admin/formatters/{name}/activate", operation_id = "activateFormatter", tag = "plugin registry",
     params(("name" = String, Path)), request_body = ActivateBody,
     responses((status = 200, description = "Activated", body = Object), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict)),
@@ -199,7 +199,7 @@ pub struct DeleteParams {
 }
 
 /// Deletes an inactive version.
-#[utoipa::path(delete, path = "/api/admin/formatters/{name}/versions/{version}", tag = "plugin registry",
+#[utoipa::path(delete, path = "/api/admin/formatters/{name}/versions/{version}", operation_id = "deleteFormatterVersion", tag = "plugin registry",
     params(("name" = String, Path), ("version" = String, Path),
         ("sha256" = Option<String>, Query, description = "Needed when two builds carry the version")),
     responses((status = 204, description = "Deleted"), (status = 403, response = Forbidden),
@@ -221,7 +221,7 @@ pub async fn delete(
 }
 
 /// Ends an organization's canary: it gets everyone's version again.
-#[utoipa::path(delete, path = "/api/admin/formatters/{name}/canary/{organization_id}", tag = "plugin registry",
+#[utoipa::path(delete, path = "/api/admin/formatters/{name}/canary/{organization_id}", operation_id = "endFormatterCanary", tag = "plugin registry",
     params(("name" = String, Path), ("organization_id" = String, Path)),
     responses((status = 204, description = "Ended"), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict)),

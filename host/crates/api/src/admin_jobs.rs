@@ -15,7 +15,7 @@ use exporter_jobs::view::JobView;
 /// Re-drives a Failed job (a dead letter, or one that failed for good and
 /// whose cause is fixed): back to Pending with all its attempts, queued at
 /// once. Its error history is kept.
-#[utoipa::path(post, path = "/api/admin/export-jobs/{id}/retry", tag = "export jobs",
+#[utoipa::path(post, path = "/api/admin/export-jobs/{id}/retry", operation_id = "retryExportJob", tag = "export jobs",
     params(("id" = String, Path)),
     responses((status = 202, description = "Queued again", body = JobView), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict)),

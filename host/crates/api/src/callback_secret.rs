@@ -93,7 +93,7 @@ async fn organization(
 }
 
 /// The organization's callback secret (created on first use).
-#[utoipa::path(get, path = "/api/callback-secret", tag = "callbacks",
+#[utoipa::path(get, path = "/api/callback-secret", operation_id = "getCallbackSecret", tag = "callbacks",
     params(SecretQuery),
     responses((status = 200, description = "The organization's secret", body = CallbackSecretView),
         (status = 403, response = Forbidden), (status = 404, response = NotFound)),
@@ -109,7 +109,7 @@ pub async fn get(
 }
 
 /// A new secret; the previous one keeps signing, beside it, for 24 hours.
-#[utoipa::path(post, path = "/api/callback-secret/rotate", tag = "callbacks",
+#[utoipa::path(post, path = "/api/callback-secret/rotate", operation_id = "rotateCallbackSecret", tag = "callbacks",
     params(SecretQuery),
     responses((status = 200, description = "The organization's secret", body = CallbackSecretView),
         (status = 403, response = Forbidden), (status = 404, response = NotFound)),

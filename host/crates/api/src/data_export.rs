@@ -54,7 +54,7 @@ pub struct DashboardParams {
 }
 
 /// Export a dataset now, streamed (SuperAdmin, Admin).
-#[utoipa::path(get, path = "/api/dataexport/{dataType}", tag = "direct export",
+#[utoipa::path(get, path = "/api/dataexport/{dataType}", operation_id = "exportDataset", tag = "direct export",
     params(("dataType" = String, Path, description = "sessions, users or analytics"), DirectParams),
     responses((status = 200, description = "The file, streamed, as the format's media type (`GET /api/formats` lists them)",
             content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("X-Total-Rows" = i64))),
@@ -93,7 +93,7 @@ pub async fn data_export(
 }
 
 /// The per-organization, per-day activity summary (SuperAdmin, Admin).
-#[utoipa::path(get, path = "/api/admindashboard/export", tag = "direct export",
+#[utoipa::path(get, path = "/api/admindashboard/export", operation_id = "exportDashboard", tag = "direct export",
     params(DashboardParams),
     responses((status = 200, description = "The summary, streamed, as the format's media type (`GET /api/formats` lists them)",
             content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("X-Total-Rows" = i64))),

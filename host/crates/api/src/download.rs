@@ -18,7 +18,7 @@ use exporter_jobs::{JobRecord, JobStatus};
 use exporter_store::blob::LinkError;
 
 /// Download a completed job's file.
-#[utoipa::path(get, path = "/api/export-jobs/{id}/download", tag = "export jobs",
+#[utoipa::path(get, path = "/api/export-jobs/{id}/download", operation_id = "downloadExportFile", tag = "export jobs",
     params(("id" = String, Path), ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023")),
     responses((status = 200, description = "The file, as its format's media type (`text/csv`, `application/json`, ...: `GET /api/formats` lists them)",
             content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("ETag" = String, description = "The file's quoted sha256"), ("Accept-Ranges" = String))),
@@ -46,7 +46,7 @@ pub struct LinkParams {
 }
 
 /// Download through a signed link (no token needed).
-#[utoipa::path(get, path = "/api/files/{id}", tag = "export jobs",
+#[utoipa::path(get, path = "/api/files/{id}", operation_id = "downloadSignedFile", tag = "export jobs",
     params(("id" = String, Path), LinkParams),
     responses((status = 200, description = "The file, as its format's media type (`text/csv`, `application/json`, ...: `GET /api/formats` lists them)",
             content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("ETag" = String, description = "The file's quoted sha256"), ("Accept-Ranges" = String))),
@@ -106,7 +106,7 @@ fn check_link(state: &AppState, subject: &str, params: &LinkParams) -> Result<()
 
 /// Download one published part of an export in parts (even while later
 /// parts are being written).
-#[utoipa::path(get, path = "/api/export-jobs/{id}/parts/{number}", tag = "export jobs",
+#[utoipa::path(get, path = "/api/export-jobs/{id}/parts/{number}", operation_id = "downloadExportPart", tag = "export jobs",
     params(("id" = String, Path), ("number" = i64, Path, description = "1-based"),
         ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023")),
     responses((status = 200, description = "The part, as its format's media type (`text/csv`, `application/json`, ...: `GET /api/formats` lists them)",
@@ -127,7 +127,7 @@ pub async fn part(
 }
 
 /// Download one part through a signed link (no token needed).
-#[utoipa::path(get, path = "/api/files/{id}/parts/{number}", tag = "export jobs",
+#[utoipa::path(get, path = "/api/files/{id}/parts/{number}", operation_id = "downloadSignedPart", tag = "export jobs",
     params(("id" = String, Path), ("number" = i64, Path, description = "1-based"), LinkParams),
     responses((status = 200, description = "The part, as its format's media type (`text/csv`, `application/json`, ...: `GET /api/formats` lists them)",
             content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("ETag" = String, description = "The file's quoted sha256"), ("Accept-Ranges" = String))),
@@ -151,7 +151,7 @@ pub async fn signed_part(
 }
 
 /// The manifest of a completed export in parts.
-#[utoipa::path(get, path = "/api/export-jobs/{id}/manifest", tag = "export jobs",
+#[utoipa::path(get, path = "/api/export-jobs/{id}/manifest", operation_id = "getExportManifest", tag = "export jobs",
     params(("id" = String, Path)),
     responses((status = 200, description = "manifest.json: every part's name, rows, bytes and sha256, the columns, the plugin and the query",
             body = Object, content_type = "application/json"),

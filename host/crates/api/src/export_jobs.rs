@@ -24,7 +24,7 @@ const DEFAULT_PAGE: i64 = 20;
 const RETRY_AFTER_SECONDS: &str = "1";
 
 /// Create an export job.
-#[utoipa::path(post, path = "/api/export-jobs", tag = "export jobs",
+#[utoipa::path(post, path = "/api/export-jobs", operation_id = "createExportJob", tag = "export jobs",
     request_body = ExportRequest,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retried create return the same job \
         (202 with `Idempotent-Replayed: true`) rather than a second one; the same key with another body is a 422. \
@@ -294,7 +294,7 @@ pub async fn published_parts(
 }
 
 /// Poll a job.
-#[utoipa::path(get, path = "/api/export-jobs/{id}", tag = "export jobs",
+#[utoipa::path(get, path = "/api/export-jobs/{id}", operation_id = "getExportJob", tag = "export jobs",
     params(("id" = String, Path)),
     responses((status = 200, description = "The job", body = JobView,
             headers(("Retry-After" = String, description = "While Pending or Processing: seconds until the next poll"),
@@ -355,7 +355,7 @@ pub struct ListParams {
 }
 
 /// List the caller's jobs, newest first.
-#[utoipa::path(get, path = "/api/export-jobs", tag = "export jobs", params(ListParams),
+#[utoipa::path(get, path = "/api/export-jobs", operation_id = "listExportJobs", tag = "export jobs", params(ListParams),
     responses((status = 200, description = "A page of jobs", body = JobPage),
         (status = 403, response = Forbidden)),
     security(("bearer" = [])))]
@@ -447,7 +447,7 @@ fn instant(name: &str, text: &str, upper: bool) -> Result<i64, Problem> {
 }
 
 /// Cancel a pending or running job, or delete a finished job's file.
-#[utoipa::path(delete, path = "/api/export-jobs/{id}", tag = "export jobs",
+#[utoipa::path(delete, path = "/api/export-jobs/{id}", operation_id = "deleteExportJob", tag = "export jobs",
     params(("id" = String, Path)),
     responses((status = 200, description = "The job after the change", body = JobView),
         (status = 403, response = Forbidden), (status = 404, response = NotFound)),
@@ -508,7 +508,7 @@ pub async fn delete(
 /// from an earlier poll or a callback has expired or is about to. A poll
 /// (`GET /api/export-jobs/{id}`) mints its `downloadUrl` the same way, so
 /// the two agree when asked in the same second.
-#[utoipa::path(post, path = "/api/export-jobs/{id}/link", tag = "export jobs",
+#[utoipa::path(post, path = "/api/export-jobs/{id}/link", operation_id = "createDownloadLink", tag = "export jobs",
     params(("id" = String, Path)),
     responses((status = 200, description = "A new link to the file", body = LinkView),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),

@@ -25,7 +25,7 @@ pub struct FormatView {
 
 /// The formats the caller's exports run on (an organization with a canary
 /// sees its canary version) and their options.
-#[utoipa::path(get, path = "/api/formats", tag = "formats",
+#[utoipa::path(get, path = "/api/formats", operation_id = "listFormats", tag = "formats",
     responses((status = 200, description = "The installed formats", body = Vec<FormatView>)),
     security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, Auth(caller): Auth) -> AppJson<Vec<FormatView>> {

@@ -16,7 +16,7 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
     responses((status = 200, description = "Up", body = Health)))]
 pub async fn healthz() -> AppJson<Health> {
     AppJson(Health { status: "ok" })
@@ -24,7 +24,7 @@ pub async fn healthz() -> AppJson<Health> {
 
 /// The database answers and the blob store takes writes; a 503 names the
 /// dependency that does not.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     responses((status = 200, description = "Ready", body = Health),
         (status = 503, description = "A dependency is not ready; the problem's `dependency` names it (`database`, `blobStore`)",
             body = Problem, content_type = "application/problem+json", headers(("Retry-After" = String)))))]
@@ -43,7 +43,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Health>, Pr
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     responses((status = 200, description = "Prometheus metrics, in the OpenMetrics text format",
         body = String, content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, Problem> {

@@ -173,6 +173,24 @@ mod tests {
         );
     }
 
+    /// Generators name a client's functions after them.
+    #[test]
+    fn every_operation_has_its_own_id() {
+        let document = document();
+        let mut ids: Vec<&str> = operations(&document)
+            .into_iter()
+            .map(|(name, operation)| {
+                operation["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name} has no operationId"))
+            })
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "operationIds repeat: {ids:?}");
+    }
+
     #[test]
     fn the_problem_type_enumerates_every_kind() {
         let document = document();
