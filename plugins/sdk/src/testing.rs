@@ -270,6 +270,14 @@ fn is_semver(version: &str) -> bool {
         })
 }
 
+/// The warnings reported on this thread ([`crate::warn`]) since the last
+/// call, as (code, count, example): for a format's tests that it tells the
+/// user what it changed.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn take_warnings() -> Vec<(String, u64, String)> {
+    crate::warnings::native::REPORTED.with_borrow_mut(std::mem::take)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,12 +316,4 @@ mod tests {
         let b = TestBatch::new(1).text(&[Some("x")]);
         assert_eq!(b.batch.columns[0].validity, None);
     }
-}
-
-/// The warnings reported on this thread ([`crate::warn`]) since the last
-/// call, as (code, count, example): for a format's tests that it tells the
-/// user what it changed.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn take_warnings() -> Vec<(String, u64, String)> {
-    crate::warnings::native::REPORTED.with_borrow_mut(std::mem::take)
 }
