@@ -295,19 +295,9 @@ fn ask(question: &str) -> anyhow::Result<bool> {
 
 /// The demo's sessions, for the "already seeded" message.
 async fn count_sessions(db: &Database) -> anyhow::Result<u64> {
-    let count: i64 = match db {
-        Database::Sqlite(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-                .fetch_one(pool)
-                .await?
-        }
-        Database::Postgres(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-                .fetch_one(pool)
-                .await?
-        }
-    };
-    Ok(count.max(0) as u64)
+    let count: Option<(i64,)> =
+        exporter_store::db::fetch_optional(db, "SELECT COUNT(*) FROM sessions", &[]).await?;
+    Ok(count.map_or(0, |(n,)| n.max(0) as u64))
 }
 
 async fn organization_id(db: &Database, slug: &str) -> anyhow::Result<String> {

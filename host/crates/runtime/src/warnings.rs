@@ -95,7 +95,7 @@ impl Warnings {
         }
     }
 
-    /// One line for logs and CLI output: `cell-truncated ×3, glyph-missing ×1`.
+    /// One line for logs and CLI output: `cell-truncated x3, glyph-missing x1`.
     pub fn summary(&self) -> String {
         self.0
             .iter()

@@ -131,20 +131,12 @@ pub async fn reseed(db: &Database, rows: u64) -> anyhow::Result<Seeded> {
     }
     let (generator, _, users) = Generator::new(rows);
     // Events refer to sessions: they go first.
-    const CLEAR: [&str; 2] = ["DELETE FROM analytics_events", "DELETE FROM sessions"];
+    for statement in ["DELETE FROM analytics_events", "DELETE FROM sessions"] {
+        exporter_store::db::execute(db, statement, &[]).await?;
+    }
     match db {
-        Database::Sqlite(pool) => {
-            for statement in CLEAR {
-                sqlx::query(statement).execute(pool).await?;
-            }
-            insert_activity(pool, generator).await?
-        }
-        Database::Postgres(pool) => {
-            for statement in CLEAR {
-                sqlx::query(statement).execute(pool).await?;
-            }
-            insert_activity(pool, generator).await?
-        }
+        Database::Sqlite(pool) => insert_activity(pool, generator).await?,
+        Database::Postgres(pool) => insert_activity(pool, generator).await?,
     }
     Ok(Seeded::Inserted {
         users: users.len() as u64,
