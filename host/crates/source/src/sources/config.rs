@@ -44,9 +44,12 @@ pub struct SourceConfig {
     pub max_connections: u32,
     /// The longest one statement may run on the source's side (PostgreSQL
     /// `statement_timeout`, MariaDB `max_statement_time`, MySQL
-    /// `max_execution_time`; SQLite has none). Five minutes stops a runaway
-    /// query on someone else's database while leaving room for a large
-    /// export's one streaming SELECT.
+    /// `max_execution_time`; SQLite has none). It stops a runaway query on
+    /// a database the service does not own. Note that an export reads its
+    /// rows with one streaming SELECT, and the engines count the time spent
+    /// sending rows to a slow reader too: this bounds how long one export
+    /// may read from the source, so set it above the longest export (the
+    /// default, five minutes, is issue 19's).
     #[serde(
         default = "default_statement_timeout",
         with = "exporter_settings::duration"
