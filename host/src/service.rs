@@ -23,6 +23,7 @@ use exporter_registry::{
     PluginRegistry, RegistrySettings, ValidationSettings, run_inbox, run_sync,
 };
 use exporter_runtime::{PluginEngine, RuntimeConfig};
+use exporter_source::Catalog;
 use exporter_store::blob::{BlobStore, LinkSigner};
 use exporter_store::db::Database;
 
@@ -62,6 +63,26 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
     Ok(db)
 }
 
+/// How often every process reads the catalog's heads: a dataset installed
+/// through one process is used by all within this.
+const CATALOG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The dataset catalog: the shipped datasets installed where the catalog
+/// never held them (or holds an older shipped version), then read.
+async fn open_catalog(db: &Database) -> anyhow::Result<Catalog> {
+    let store = exporter_source::catalog::CatalogStore::new(db.clone());
+    for (name, installed) in store
+        .install_defaults()
+        .await
+        .context("installing the shipped datasets")?
+    {
+        tracing::info!(dataset = name, ?installed, "shipped dataset installed");
+    }
+    Catalog::load(db.clone())
+        .await
+        .context("reading the dataset catalog")
+}
+
 /// Starts everything; returns once the API is listening.
 pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     let config = Arc::new(config);
@@ -77,6 +98,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     let metrics = Metrics::new();
     let registry = open_registry(&config, &db, &blobs, &metrics).await?;
     let formats = registry.formats().clone();
+    let catalog = open_catalog(&db).await?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -103,6 +125,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             sync_export_max_rows: config.exports.sync_export_max_rows,
         },
         db: db.clone(),
+        catalog: catalog.clone(),
         repo: repo.clone(),
         queue: queue.clone(),
         blobs: blobs.clone(),
@@ -117,6 +140,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     });
 
     let shutdown = CancellationToken::new();
+    catalog.spawn_sync(CATALOG_POLL, shutdown.clone());
     let server = {
         let app = match config.serve_api {
             true => router(state.clone()),
@@ -132,6 +156,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     let worker = config.worker.enabled.then(|| {
         let runner = Arc::new(JobRunner {
             repo: repo.clone(),
+            catalog: catalog.clone(),
             queue: queue.clone(),
             blobs: blobs.clone(),
             formats,

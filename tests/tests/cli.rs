@@ -174,10 +174,15 @@ async fn formats_and_datasets_are_listed() {
     let formats = succeeds(&run(client(dir.path(), &service, &token).arg("formats")).await);
     assert!(formats.lines().any(|l| l.starts_with("csv ")), "{formats}");
     assert!(formats.contains("text/csv"), "{formats}");
-    let datasets = succeeds(&run(exporter(dir.path()).arg("datasets")).await);
-    for name in ["sessions", "users", "analytics"] {
+    // The datasets are the service's catalog, as the API lists them.
+    let datasets = succeeds(&run(client(dir.path(), &service, &token).arg("datasets")).await);
+    for name in ["sessions", "users", "analytics", "dashboard"] {
         assert!(datasets.lines().any(|l| l.starts_with(name)), "{datasets}");
     }
+    assert!(
+        datasets.contains("  started_at         timestamp"),
+        "{datasets}"
+    );
     service.stop().await;
 }
 

@@ -5,7 +5,10 @@
 use exporter::batch::time::parse_date;
 use exporter::export::{Export, ExportError};
 use exporter::source::demo::{self, Seeded};
-use exporter::source::{DataType, ExportQuery, QueryError};
+use std::sync::Arc;
+
+use exporter::source::catalog::seed;
+use exporter::source::{Dataset, ExportQuery, QueryError};
 use exporter_tests::databases::TestDatabase;
 use exporter_tests::{MemorySink, context, load, python_read};
 
@@ -27,9 +30,9 @@ fn acme() -> String {
     demo::demo_id("organization", "acme")
 }
 
-fn january(data_type: DataType, columns: &[&str]) -> ExportQuery {
+fn january(dataset: Arc<Dataset>, columns: &[&str]) -> ExportQuery {
     ExportQuery {
-        data_type,
+        dataset,
         organization_id: Some(acme()),
         user_id: None,
         from: parse_date("2026-01-01"),
@@ -67,7 +70,7 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
     let mut files = Vec::new();
 
     // Sessions of acme in January, as CSV, read by Python.
-    let query = january(DataType::Sessions, &[]);
+    let query = january(seed::dataset("sessions"), &[]);
     let (csv, rows) = export(&db, &query, "csv").await;
     assert!(rows > 10, "January has sessions: {rows}");
     let table: Vec<Vec<String>> = serde_json::from_value(python_read("csv", &csv, &[])).unwrap();
@@ -100,7 +103,7 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
     files.push(csv);
 
     // Globex never sees acme's rows, and vice versa.
-    let mut globex = january(DataType::Sessions, &["user_email"]);
+    let mut globex = january(seed::dataset("sessions"), &["user_email"]);
     globex.organization_id = Some(demo::demo_id("organization", "globex"));
     let (bytes, globex_rows) = export(&db, &globex, "ndjson").await;
     assert!(globex_rows > 0);
@@ -111,7 +114,7 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
 
     // Analytics as JSON: decimals exact, properties are objects.
     let query = january(
-        DataType::Analytics,
+        seed::dataset("analytics"),
         &["id", "event_type", "value", "properties", "occurred_at"],
     );
     let (json, rows) = export(&db, &query, "json").await;
@@ -135,7 +138,7 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
 
     // All organizations (a SuperAdmin's view), every user.
     let everyone = ExportQuery {
-        data_type: DataType::Users,
+        dataset: seed::dataset("users"),
         organization_id: None,
         user_id: None,
         from: None,
@@ -155,7 +158,7 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
     files.push(users);
 
     // A bad column is the client's error, before anything runs.
-    let mut bad = january(DataType::Sessions, &["id", "password"]);
+    let mut bad = january(seed::dataset("sessions"), &["id", "password"]);
     bad.user_id = None;
     match (Export {
         db: &db.db,
@@ -207,7 +210,7 @@ async fn a_user_filter_narrows_to_that_user() {
     let db = TestDatabase::sqlite().await;
     seeded(&db).await;
     let user = demo::demo_id("user", "manager@acme.test");
-    let mut query = january(DataType::Sessions, &["user_id"]);
+    let mut query = january(seed::dataset("sessions"), &["user_id"]);
     query.from = None;
     query.to = None;
     query.user_id = Some(user.clone());
@@ -232,7 +235,7 @@ async fn session_dates_before_1970_floor_to_the_right_day() {
         sqlx::query(statement).execute(pool).await.unwrap();
     }
     let query = ExportQuery {
-        data_type: DataType::Sessions,
+        dataset: seed::dataset("sessions"),
         organization_id: Some("o".into()),
         user_id: None,
         from: None,
@@ -276,7 +279,7 @@ async fn postgres_filter_values_are_literals_not_sql() {
         .unwrap();
 
     let by_user = |user: &str| ExportQuery {
-        data_type: DataType::Sessions,
+        dataset: seed::dataset("sessions"),
         organization_id: Some("o".into()),
         user_id: Some(user.into()),
         from: None,
@@ -317,7 +320,7 @@ async fn a_postgres_export_stopped_midway_leaves_the_pool_usable() {
         .unwrap();
     let single_db = exporter::db::Database::Postgres(single.clone());
     let query = ExportQuery {
-        data_type: DataType::Sessions,
+        dataset: seed::dataset("sessions"),
         organization_id: None,
         user_id: None,
         from: None,
@@ -414,13 +417,13 @@ async fn postgres_errors_are_sorted_by_what_they_mean() {
     assert_eq!(classify(&refused), DbFailure::Transient, "{refused}");
 
     // A filter PostgreSQL cannot store fails the query for good.
-    let mut query = january(DataType::Sessions, &["id"]);
+    let mut query = january(seed::dataset("sessions"), &["id"]);
     query.user_id = Some("a\0b".into());
     let error = count_rows(&db.db, &query).await.unwrap_err();
     assert!(!error.is_transient(), "{error}");
 
     // The widest range exports; one day more is refused, not a panic.
-    let mut query = january(DataType::Sessions, &["id"]);
+    let mut query = january(seed::dataset("sessions"), &["id"]);
     query.organization_id = None;
     (query.from, query.to) = (Some(FIRST_DAY), Some(LAST_DAY));
     assert_eq!(count_rows(&db.db, &query).await.unwrap(), ROWS);

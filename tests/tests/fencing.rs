@@ -35,6 +35,7 @@ async fn queued(db: &Database) -> JobRepo {
             organization_id,
             created_by,
             data_type: "sessions".into(),
+            dataset_version: 1,
             format: "csv".into(),
             request: r#"{"dataType":"sessions","format":"csv"}"#.into(),
             max_attempts: 5,
@@ -71,6 +72,7 @@ fn part(index: i64, key: &str) -> PartRecord {
         plugin_sha256: "0".repeat(64),
         published_at: 0,
         warnings: None,
+        last_key: None,
     }
 }
 

@@ -3,6 +3,8 @@
 mod client;
 mod config_show;
 mod data;
+mod dataset;
+mod datasets;
 mod export;
 mod formats;
 mod jobs;
@@ -57,8 +59,8 @@ enum Command {
     Jobs(jobs::JobsCommand),
     /// The formats a running service offers, with their options.
     Formats(formats::FormatsArgs),
-    /// The datasets you can export and their columns.
-    Datasets,
+    /// The datasets a running service lets you export, with their columns.
+    Datasets(datasets::DatasetsArgs),
     /// Work with formatter plugins: try one on rows, certify it, manage the
     /// registry.
     #[command(subcommand)]
@@ -67,9 +69,10 @@ enum Command {
     Migrate(data::MigrateArgs),
     /// Seed the deterministic demo organizations, users and activity.
     DemoData(data::DemoDataArgs),
-    /// Work with the datasets directly: list them, export one to a file.
+    /// The dataset catalog in the service's database: list, show, apply a
+    /// catalog file, remove, check; export one to a file.
     #[command(subcommand)]
-    Dataset(data::DatasetCommand),
+    Dataset(dataset::DatasetCommand),
     /// The service's configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -132,8 +135,7 @@ impl Cli {
                     | PluginCommand::Info(_)
                     | PluginCommand::New(_)
             ),
-            Command::Config(_) | Command::Datasets => true,
-            Command::Dataset(data::DatasetCommand::List) => true,
+            Command::Config(_) => true,
             _ => false,
         }
     }
@@ -150,7 +152,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(args),
         Command::Jobs(command) => jobs::run(command),
         Command::Formats(args) => formats::run(args),
-        Command::Datasets => data::dataset(data::DatasetCommand::List, data_dir),
+        Command::Datasets(args) => datasets::run(args),
         Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(args),
         Command::Plugin(PluginCommand::Info(args)) => plugin_info::run(args),
@@ -164,7 +166,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate(args) => data::migrate(args, data_dir),
         Command::DemoData(args) => data::demo_data(args, data_dir),
-        Command::Dataset(command) => data::dataset(command, data_dir),
+        Command::Dataset(command) => dataset::run(command, data_dir),
         Command::Config(ConfigCommand::Show(args)) => config_show::run(args),
     }
 }

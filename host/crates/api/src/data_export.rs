@@ -19,7 +19,9 @@ use exporter_auth::Caller;
 use exporter_export::Export;
 use exporter_runtime::batch::{DEFAULT_BATCH_ROWS, time};
 use exporter_runtime::{ChunkSink, ExportContext};
-use exporter_source::{DataType, ExportQuery, SourceError, count_rows};
+use std::sync::Arc;
+
+use exporter_source::{Dataset, ExportQuery, SourceError, count_rows};
 use exporter_store::db::now_micros;
 
 /// Chunks queued between the plugin and the response.
@@ -55,7 +57,7 @@ pub struct DashboardParams {
 
 /// Export a dataset now, streamed (SuperAdmin, Admin).
 #[utoipa::path(get, path = "/api/dataexport/{dataType}", operation_id = "exportDataset", tag = "direct export",
-    params(("dataType" = String, Path, description = "sessions, users or analytics"), DirectParams),
+    params(("dataType" = String, Path, description = "A dataset of the catalog (`GET /api/datasets` lists them)"), DirectParams),
     responses((status = 200, description = "The file, streamed, as the format's media type (`GET /api/formats` lists them)",
             content_type = "*/*", body = inline(Binary), headers(("Content-Disposition" = String), ("X-Total-Rows" = i64))),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
@@ -67,7 +69,7 @@ pub async fn data_export(
     AppPath(data_type): AppPath<String>,
     AppQuery(params): AppQuery<DirectParams>,
 ) -> Result<Response, Problem> {
-    let Some(data_type) = DataType::parse(&data_type).filter(|d| d.exportable_by_name()) else {
+    let Some(dataset) = state.catalog.get(&data_type.to_ascii_lowercase()) else {
         return Err(Problem::not_found(&format!("dataset {data_type:?}")));
     };
     let columns = params
@@ -81,7 +83,7 @@ pub async fn data_export(
         })
         .unwrap_or_default();
     let direct = Direct {
-        data_type,
+        dataset,
         format: &params.format,
         from: params.from.as_deref(),
         to: params.to.as_deref(),
@@ -105,8 +107,11 @@ pub async fn dashboard(
     Auth(caller): Auth,
     AppQuery(params): AppQuery<DashboardParams>,
 ) -> Result<Response, Problem> {
+    let Some(dataset) = state.catalog.get("dashboard") else {
+        return Err(Problem::not_found("dataset \"dashboard\""));
+    };
     let direct = Direct {
-        data_type: DataType::Dashboard,
+        dataset,
         format: &params.format,
         from: params.from.as_deref(),
         to: params.to.as_deref(),
@@ -119,7 +124,7 @@ pub async fn dashboard(
 
 /// A direct export as its handler read it from the request.
 struct Direct<'a> {
-    data_type: DataType,
+    dataset: Arc<Dataset>,
     format: &'a str,
     from: Option<&'a str>,
     to: Option<&'a str>,
@@ -134,7 +139,7 @@ async fn stream(
     direct: Direct<'_>,
 ) -> Result<Response, Problem> {
     let Direct {
-        data_type,
+        dataset,
         format,
         from,
         to,
@@ -167,8 +172,9 @@ async fn stream(
         })
         .transpose()
     };
+    let name = dataset.name.clone();
     let query = ExportQuery {
-        data_type,
+        dataset,
         organization_id,
         user_id,
         from: day("from", from)?,
@@ -211,9 +217,9 @@ async fn stream(
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUED_CHUNKS);
     let info = formatter.info().clone();
     let context = ExportContext {
-        title: format!("{} export", data_type.as_str()),
+        title: format!("{name} export"),
         generated_at: now_micros(),
-        properties: vec![("Data".to_owned(), data_type.as_str().to_owned())],
+        properties: vec![("Data".to_owned(), name.clone())],
     };
     let db = state.db.clone();
     let metrics = state.metrics.clone();
@@ -259,10 +265,9 @@ async fn stream(
         headers.insert(header::CONTENT_TYPE, value);
     }
     let extension = info.file_extension.trim_start_matches('.');
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}.{extension}\"",
-        data_type.as_str()
-    )) {
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("attachment; filename=\"{name}.{extension}\""))
+    {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert("x-total-rows", HeaderValue::from(rows));

@@ -1,5 +1,7 @@
 //! `/api/export-jobs`: create, poll, list, cancel, re-link.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +18,7 @@ use exporter_jobs::view::{JobPage, JobView, LinkView, PartView};
 use exporter_jobs::{ExportRequest, JobFilter, JobRecord, JobStatus, NewJob};
 use exporter_registry::formats::FormatRegistry;
 use exporter_runtime::batch::time;
+use exporter_source::Dataset;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const MAX_PAGE: i64 = 100;
@@ -50,7 +53,7 @@ pub async fn create(
         ));
     }
     let idempotency_key = idempotency_key(&headers)?;
-    let request = normalize(&state, &caller, request)?;
+    let (request, dataset) = normalize(&state, &caller, request)?;
     // What the job will read decides who sees it, for its whole life: the
     // organization it is filtered to, or every organization's when it has
     // no filter (only a SuperAdmin's can lack one: `normalize` pins
@@ -86,6 +89,7 @@ pub async fn create(
         organization_id: caller.organization_id.clone(),
         created_by: caller.user_id.clone(),
         data_type: request.data_type.clone(),
+        dataset_version: dataset.version,
         format: request.format.clone(),
         request: body,
         max_attempts: i64::from(state.settings.max_attempts),
@@ -174,12 +178,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     Ok(Some(key.to_owned()))
 }
 
-/// Checks a request and pins it to what the caller may export.
+/// Checks a request and pins it to what the caller may export: the
+/// dataset's current version, and the caller's organization.
 fn normalize(
     state: &AppState,
     caller: &Caller,
     mut request: ExportRequest,
-) -> Result<ExportRequest, Problem> {
+) -> Result<(ExportRequest, Arc<Dataset>), Problem> {
     request.data_type = request.data_type.to_ascii_lowercase();
     request.format = FormatRegistry::canonical(&request.format);
     request.filters.organization_id = caller
@@ -187,8 +192,17 @@ fn normalize(
         .map_err(|_| {
             Problem::forbidden("only SuperAdmins can export another organization's data")
         })?;
+    let Some(dataset) = state.catalog.get(&request.data_type) else {
+        let datasets = state.catalog.list();
+        return Err(Problem::unprocessable(
+            "unknown-dataset",
+            request
+                .unknown_dataset(datasets.iter().map(|d| d.name.as_str()))
+                .to_string(),
+        ));
+    };
     let query = request
-        .query()
+        .query(dataset.clone())
         .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
     query
         .selected()
@@ -227,7 +241,7 @@ fn normalize(
         .info()
         .check_options(&request.plugin_options())
         .map_err(|e| Problem::unprocessable("invalid-options", e))?;
-    Ok(request)
+    Ok((request, dataset))
 }
 
 /// Loads a job the caller may see; anything else is "not found".

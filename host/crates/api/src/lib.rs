@@ -2,7 +2,7 @@
 //! errors, bearer authentication.
 //!
 //! # Layout
-//! One file per resource (`export_jobs`, `download`, `formats`,
+//! One file per resource (`export_jobs`, `download`, `formats`, `datasets`,
 //! `admin_formatters`, `admin_jobs`, `callback_secret`, `data_export`,
 //! `health`), routed below; `extract` (JSON, path, query and the bearer
 //! caller, each refusing bad input as problem+json), `rejection` (why
@@ -19,6 +19,7 @@ mod admin_formatters;
 mod admin_jobs;
 mod callback_secret;
 mod data_export;
+mod datasets;
 mod download;
 mod export_jobs;
 mod extract;
@@ -89,6 +90,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/files/{id}", get(download::signed))
         .route("/api/files/{id}/parts/{number}", get(download::signed_part))
         .route("/api/formats", get(formats::list))
+        .route("/api/datasets", get(datasets::list))
+        .route("/api/datasets/{name}", get(datasets::get))
+        .route(
+            "/api/admin/datasets/{name}",
+            put(datasets::put).delete(datasets::delete),
+        )
         .route("/api/admin/formatters", get(admin_formatters::list))
         .route(
             "/api/admin/formatters/{name}",

@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin_formatters, admin_jobs, callback_secret, data_export, download, export_jobs, formats,
-    health, problem, responses,
+    admin_formatters, admin_jobs, callback_secret, data_export, datasets, download, export_jobs,
+    formats, health, problem, responses,
 };
 use exporter_auth::Role;
 use exporter_jobs::{self as jobs, view as views};
@@ -21,6 +21,7 @@ use responses::ImpliedProblems;
         export_jobs::create, export_jobs::get, export_jobs::list, export_jobs::delete, export_jobs::link,
         download::download, download::signed, download::part, download::signed_part, download::manifest,
         formats::list,
+        datasets::list, datasets::get, datasets::put, datasets::delete,
         data_export::data_export, data_export::dashboard,
         health::healthz, health::readyz, health::metrics,
         admin_formatters::install, admin_formatters::list, admin_formatters::activate,
@@ -32,6 +33,8 @@ use responses::ImpliedProblems;
         views::JobView, views::CoverageView, views::AttemptErrorView, views::ProgressView, views::FileView, views::PluginRef, views::JobPage, views::LinkView,
         views::CallbackView, views::CallbackAttemptView, views::PartView, callback_secret::CallbackSecretView, exporter_export::compress::Compression,
         formats::FormatView, problem::Problem, health::Health, Role,
+        datasets::DatasetView, datasets::ColumnView, datasets::InstalledView,
+        exporter_source::Dataset, exporter_source::DatasetColumn, exporter_source::catalog::EngineSql,
     )),
     modifiers(&Bearer, &ImpliedProblems),
 )]

@@ -50,6 +50,8 @@ pub const KINDS: &[&str] = &[
     "invalid-callback-url",
     "idempotency-key-reused",
     "unknown-format",
+    "unknown-dataset",
+    "invalid-dataset",
     "plugin-refused",
     // 500, 503: our side.
     "internal",

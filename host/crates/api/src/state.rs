@@ -31,6 +31,8 @@ pub struct ApiSettings {
 pub struct Shared {
     pub settings: ApiSettings,
     pub db: Database,
+    /// The datasets, as every process sees them.
+    pub catalog: exporter_source::Catalog,
     pub repo: JobRepo,
     pub queue: ExportQueue,
     pub blobs: BlobStore,

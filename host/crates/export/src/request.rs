@@ -2,11 +2,12 @@
 //! checked and turned into a query.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use exporter_runtime::batch::time;
-use exporter_source::{DataType, ExportQuery};
+use exporter_source::{Dataset, ExportQuery};
 
 use crate::compress::Compression;
 
@@ -14,7 +15,9 @@ use crate::compress::Compression;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExportRequest {
-    /// `sessions`, `users` or `analytics`.
+    /// A dataset of the catalog: `GET /api/datasets` lists the names the
+    /// caller may export (the shipped ones are `sessions`, `users`,
+    /// `analytics` and `dashboard`).
     #[schema(example = "sessions")]
     pub data_type: String,
     /// An installed format: `csv`, `json`, `ndjson`, ... (`excel` means `xlsx`).
@@ -115,8 +118,10 @@ impl OptionValue {
 /// Why a request cannot become a query.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
-    #[error("dataType {0:?} is not one of sessions, users, analytics")]
-    DataType(String),
+    #[error(
+        "dataType {name:?} is not a dataset you can export; yours are: {available} (GET /api/datasets lists them)"
+    )]
+    DataType { name: String, available: String },
     #[error("dateRange.{field} {value:?} is not a date like 2026-01-31")]
     Date { field: &'static str, value: String },
     #[error(
@@ -127,19 +132,26 @@ pub enum RequestError {
 }
 
 impl ExportRequest {
-    /// The dataset, checked.
-    pub fn data_type(&self) -> Result<DataType, RequestError> {
-        DataType::parse(&self.data_type)
-            .filter(|data_type| data_type.exportable_by_name())
-            .ok_or_else(|| RequestError::DataType(self.data_type.clone()))
+    /// The refusal of a `dataType` the caller cannot export, naming the
+    /// ones they can.
+    pub fn unknown_dataset<'a>(
+        &self,
+        available: impl IntoIterator<Item = &'a str>,
+    ) -> RequestError {
+        RequestError::DataType {
+            name: self.data_type.clone(),
+            available: available.into_iter().collect::<Vec<_>>().join(", "),
+        }
     }
 
-    /// The query this request runs. `filters.organizationId` must already be
-    /// resolved to the caller's scope (see the API's create handler).
-    pub fn query(&self) -> Result<ExportQuery, RequestError> {
+    /// The query this request runs on `dataset` (the catalog's `dataType`,
+    /// at the version the job records). `filters.organizationId` must
+    /// already be resolved to the caller's scope (see the API's create
+    /// handler).
+    pub fn query(&self, dataset: Arc<Dataset>) -> Result<ExportQuery, RequestError> {
         let range = self.date_range.clone().unwrap_or_default();
         Ok(ExportQuery {
-            data_type: self.data_type()?,
+            dataset,
             organization_id: self.filters.organization_id.clone(),
             user_id: self.filters.user_id.clone(),
             from: parse_day("from", range.from.as_deref())?,

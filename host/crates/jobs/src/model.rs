@@ -95,6 +95,9 @@ pub struct JobRecord {
     /// What the plugin reported changing in the data, as JSON; set when
     /// the job completes (see [`JobRecord::warnings`]).
     pub warnings: Option<String>,
+    /// The catalog version of `data_type` the job reads; NULL for jobs
+    /// created before the catalog, which read its current version.
+    pub dataset_version: Option<i64>,
 }
 
 impl JobRecord {
@@ -134,7 +137,9 @@ mod tests {
                 "filters":{"userId":"u1"},"columns":["id"],"options":{"header":false,"delimiter":";","x":3}}"#,
         )
         .unwrap();
-        let query = request.query().unwrap();
+        let query = request
+            .query(exporter_source::catalog::seed::dataset("sessions"))
+            .unwrap();
         assert_eq!(query.from, Some(20_454));
         assert_eq!(query.to, Some(20_484));
         assert_eq!(
@@ -156,10 +161,11 @@ mod tests {
     #[test]
     fn bad_values_say_what_is_wrong() {
         let mut request: ExportRequest =
-            serde_json::from_str(r#"{"dataType":"dashboard","format":"csv"}"#).unwrap();
+            serde_json::from_str(r#"{"dataType":"orders","format":"csv"}"#).unwrap();
         assert_eq!(
-            request.query().unwrap_err(),
-            RequestError::DataType("dashboard".into())
+            request.unknown_dataset(["sessions", "users"]).to_string(),
+            "dataType \"orders\" is not a dataset you can export; yours are: sessions, users \
+             (GET /api/datasets lists them)"
         );
         request.data_type = "users".into();
         request.date_range = Some(DateRange {
@@ -168,7 +174,7 @@ mod tests {
         });
         assert!(
             request
-                .query()
+                .query(exporter_source::catalog::seed::dataset("users"))
                 .unwrap_err()
                 .to_string()
                 .contains("dateRange.from")

@@ -12,7 +12,7 @@ const COLUMNS: &str = "id, organization_id, created_by, data_type, format, reque
     rows_written, total_rows, bytes_written, attempts, max_attempts, error, created_at, updated_at, \
     started_at, finished_at, expires_at, file_key, file_name, content_type, file_size, file_rows, \
     sha256, plugin_name, plugin_version, plugin_sha256, idempotency_key, request_hash, dead_lettered, \
-    uncompressed_size, callback_url, covered_organization_id, warnings";
+    uncompressed_size, callback_url, covered_organization_id, warnings, dataset_version";
 
 #[derive(Debug, Clone)]
 pub struct JobRepo {
@@ -26,6 +26,8 @@ pub struct NewJob {
     pub organization_id: String,
     pub created_by: String,
     pub data_type: String,
+    /// The catalog version of the dataset the job reads.
+    pub dataset_version: i64,
     pub format: String,
     pub request: String,
     pub max_attempts: i64,
@@ -180,8 +182,8 @@ impl JobRepo {
         let sql = format!(
             "INSERT INTO export_jobs (id, organization_id, created_by, data_type, format, request, status, \
              max_attempts, created_at, updated_at, idempotency_key, request_hash, callback_url, \
-             covered_organization_id) \
-             VALUES (?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?) \
+             covered_organization_id, dataset_version) \
+             VALUES (?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         );
         let args = vec![
@@ -198,6 +200,7 @@ impl JobRepo {
             job.request_hash.clone().into(),
             job.callback_url.clone().into(),
             job.covered_organization_id.clone().into(),
+            job.dataset_version.into(),
         ];
         (sql, args)
     }

@@ -20,6 +20,10 @@ pub struct JobView {
     pub id: String,
     pub status: JobStatus,
     pub data_type: String,
+    /// The catalog version of the dataset the job reads (absent for jobs
+    /// created before the catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_version: Option<i64>,
     pub format: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_range: Option<DateRange>,
@@ -355,6 +359,7 @@ impl JobView {
             id: job.id.clone(),
             status,
             data_type: job.data_type.clone(),
+            dataset_version: job.dataset_version,
             format: job.format.clone(),
             date_range: request.as_ref().and_then(|r| r.date_range.clone()),
             filters: request

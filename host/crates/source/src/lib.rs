@@ -1,4 +1,5 @@
-//! Where export rows come from: the datasets (`catalog`), validated
+//! Where export rows come from: the dataset catalog, datasets as data in
+//! the service's database (`catalog`), validated
 //! tenant-scoped queries streamed into columnar batches (`query`; PostgreSQL
 //! through binary `COPY`, `query::pg_copy`), the deterministic demo data
 //! (`demo`), and rows read from NDJSON or CSV files with their schema
@@ -11,9 +12,10 @@ pub mod catalog;
 pub mod demo;
 pub mod query;
 pub mod rows;
+pub mod sources;
 
-pub use catalog::{DataType, Dataset, DatasetColumn};
+pub use catalog::{Catalog, Dataset, DatasetColumn};
 pub use query::{
-    ExportQuery, KEY_COLUMNS, QueryError, RowKey, SourceError, count_rows, send_batches,
+    ExportQuery, KeyValue, QueryError, RowKey, SourceError, count_rows, key_schema, send_batches,
     send_keyed_batches,
 };

@@ -11,12 +11,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ExportError;
 use crate::progress::{Progress, Written};
-use exporter_runtime::batch::slice::{slice, text_at, timestamp_at};
+use exporter_runtime::batch::slice::slice;
 use exporter_runtime::{
-    Batch, ChunkSink, Column, ColumnData, ExportContext, Formatter, FormatterRun, PluginError,
-    RunStats,
+    Batch, ChunkSink, Column, ExportContext, Formatter, FormatterRun, PluginError, RunStats,
 };
-use exporter_source::RowKey;
+use exporter_source::{QueryError, RowKey};
 
 /// Rows written before the bytes per row are known, when parts are cut by
 /// size: a small first step, so the estimate is ready before a part fills.
@@ -194,7 +193,12 @@ impl Cutter {
             part.rows += take as u64;
             at += take;
             if !keys.is_empty() {
-                self.last_key = Some(key_at(&keys, at - 1));
+                // A NULL key would leave nowhere to resume after: the
+                // dataset's key is not the unique, non-null key it claims.
+                self.last_key = Some(
+                    RowKey::at(&keys, at - 1)
+                        .ok_or_else(|| ExportError::Query(QueryError::NullKey))?,
+                );
             }
             let (rows, bytes) = (part.rows, part.run.progress().1);
             if let Some(progress) = &self.progress {
@@ -275,13 +279,5 @@ impl Cutter {
             .map_err(ExportError::Publish)?;
         self.index += 1;
         Ok(())
-    }
-}
-
-/// The key of row `row`, from the batch's trailing key columns.
-fn key_at(keys: &[ColumnData], row: usize) -> RowKey {
-    RowKey {
-        range: timestamp_at(&keys[0], row).unwrap_or_default(),
-        id: text_at(&keys[1], row).unwrap_or_default().to_owned(),
     }
 }

@@ -43,6 +43,8 @@ pub struct Manifest {
 #[serde(rename_all = "camelCase")]
 pub struct ManifestQuery {
     pub data_type: String,
+    /// The catalog version of the dataset the export read.
+    pub dataset_version: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_range: Option<DateRange>,
     pub filters: Filters,
@@ -97,6 +99,7 @@ pub struct ManifestInput<'a> {
     pub created_at: i64,
     pub completed_at: i64,
     pub request: &'a ExportRequest,
+    pub dataset_version: i64,
     pub schema: &'a [Column],
     pub plugin: ManifestPlugin,
     pub parts: &'a [PartRecord],
@@ -130,6 +133,7 @@ impl Manifest {
             completed_at: format_timestamp(input.completed_at),
             query: ManifestQuery {
                 data_type: request.data_type.clone(),
+                dataset_version: input.dataset_version,
                 date_range: request.date_range.clone(),
                 filters: request.filters.clone(),
                 columns: request.columns.clone(),

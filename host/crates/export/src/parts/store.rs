@@ -2,11 +2,11 @@
 
 use crate::Lease;
 use exporter_runtime::Warnings;
-use exporter_source::RowKey;
+use exporter_source::{Dataset, RowKey};
 use exporter_store::db::{self, Database};
 
 const COLUMNS: &str = "job_id, part_index, name, blob_key, content_type, row_count, size, sha256, \
-    uncompressed_size, last_range, last_id, plugin_sha256, published_at, warnings";
+    uncompressed_size, last_range, last_id, plugin_sha256, published_at, warnings, last_key";
 
 /// One published part.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -21,6 +21,8 @@ pub struct PartRecord {
     pub size: i64,
     pub sha256: String,
     pub uncompressed_size: Option<i64>,
+    /// Where parts published before keys were typed resume: the range in
+    /// microseconds and the id. New parts leave them NULL.
     pub last_range: Option<i64>,
     pub last_id: Option<String>,
     /// The component that wrote it; a resumed export runs the same one.
@@ -30,6 +32,9 @@ pub struct PartRecord {
     /// What the plugin reported changing in this part's data, as JSON
     /// ([`Warnings`]); `None` when nothing.
     pub warnings: Option<String>,
+    /// Where an export resumes after this part ([`RowKey::to_json`]); NULL
+    /// for an empty part.
+    pub last_key: Option<String>,
 }
 
 impl PartRecord {
@@ -42,13 +47,17 @@ impl PartRecord {
             .unwrap_or_default()
     }
 
-    /// Where an export continues after this part.
-    pub fn last_key(&self) -> Option<RowKey> {
-        match (self.last_range, &self.last_id) {
-            (Some(range), Some(id)) => Some(RowKey {
-                range,
-                id: id.clone(),
-            }),
+    /// Whether the part ends at a row (an empty part does not: it is the
+    /// whole of an export with no rows).
+    pub fn has_key(&self) -> bool {
+        self.last_key.is_some() || self.last_range.is_some()
+    }
+
+    /// Where an export of `dataset` continues after this part.
+    pub fn resume_key(&self, dataset: &Dataset) -> Option<RowKey> {
+        match (&self.last_key, self.last_range, &self.last_id) {
+            (Some(json), _, _) => RowKey::from_json(json),
+            (None, Some(range), Some(id)) => Some(RowKey::legacy(range, id.clone(), dataset)),
             _ => None,
         }
     }
@@ -84,7 +93,7 @@ pub async fn insert(db: &Database, part: &PartRecord, lease: Lease) -> sqlx::Res
     let sql = format!(
         "INSERT INTO export_parts (job_id, part_index, name, blob_key, content_type, row_count, \
          size, sha256, uncompressed_size, last_range, last_id, plugin_sha256, published_at, \
-         warnings) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS \
+         warnings, last_key) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS \
          (SELECT 1 FROM export_jobs WHERE id = ? AND status = 'Processing' AND lease = ?{})",
         row_lock(db)
     );
@@ -106,6 +115,7 @@ pub async fn insert(db: &Database, part: &PartRecord, lease: Lease) -> sqlx::Res
             part.plugin_sha256.as_str().into(),
             part.published_at.into(),
             part.warnings.clone().into(),
+            part.last_key.clone().into(),
             part.job_id.as_str().into(),
             lease.0.into(),
         ],

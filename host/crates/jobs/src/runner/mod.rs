@@ -135,6 +135,8 @@ impl RunningJobs {
 
 pub struct JobRunner {
     pub repo: JobRepo,
+    /// The datasets, and the versions jobs were created on.
+    pub catalog: exporter_source::Catalog,
     pub queue: ExportQueue,
     pub blobs: BlobStore,
     pub formats: FormatRegistry,

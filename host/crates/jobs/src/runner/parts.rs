@@ -21,6 +21,7 @@ use exporter_export::parts::{
 use exporter_export::upload::start_upload;
 use exporter_export::{Export, ExportError, Written};
 use exporter_runtime::ChunkSink;
+use exporter_source::RowKey;
 use exporter_store::blob::{BlobStore, UploadHandle};
 use exporter_store::db::{Database, now_micros};
 
@@ -90,9 +91,9 @@ pub(super) async fn export(
         }
     }
     let info = formatter.info().clone();
-    let after = published.last().and_then(PartRecord::last_key);
+    let after = published.last().and_then(|p| p.resume_key(query.dataset()));
     // An empty last part is the whole of an export with no rows.
-    let all_published = published.last().is_some_and(|p| p.last_key().is_none());
+    let all_published = published.last().is_some_and(|p| !p.has_key());
     let earlier = Written {
         rows: published.iter().map(|p| p.row_count as u64).sum(),
         bytes: published
@@ -197,6 +198,7 @@ pub(super) async fn export(
         created_at: job.created_at,
         completed_at: now_micros(),
         request,
+        dataset_version: query.dataset().version,
         schema: &query.schema()?,
         plugin: ManifestPlugin {
             name: info.name.clone(),
@@ -322,8 +324,9 @@ impl PartPublisher for JobParts {
             size: uploaded.size as i64,
             sha256: uploaded.sha256,
             uncompressed_size: self.compression.map(|_| part.run.bytes as i64),
-            last_range: part.last_key.as_ref().map(|k| k.range),
-            last_id: part.last_key.map(|k| k.id),
+            last_range: None,
+            last_id: None,
+            last_key: part.last_key.as_ref().map(RowKey::to_json),
             plugin_sha256: self.plugin_sha256.clone(),
             published_at: now_micros(),
             warnings: warnings_column(&part.run.warnings),

@@ -37,7 +37,25 @@ pub(super) async fn prepare(
         Ok(request) => request,
         Err(e) => return Ok(Err(RunOutcome::Failed(format!("{e:#}")))),
     };
-    let query = match request.query() {
+    // The version the job was created on: a change to the catalog since
+    // reaches new jobs, not this one.
+    let dataset = match runner
+        .catalog
+        .version(&job.data_type, job.dataset_version)
+        .await?
+    {
+        Some(dataset) => dataset,
+        None => {
+            return Ok(Err(RunOutcome::Failed(match job.dataset_version {
+                Some(version) => format!(
+                    "dataset {:?} version {version} is not in the catalog",
+                    job.data_type
+                ),
+                None => format!("dataset {:?} is no longer in the catalog", job.data_type),
+            })));
+        }
+    };
+    let query = match request.query(dataset) {
         Ok(query) => query,
         Err(e) => return Ok(Err(RunOutcome::Failed(e.to_string()))),
     };

@@ -8,6 +8,7 @@
 //! - `sqlite`: SQLite rows decoded into batches;
 //! - `pg_copy`: PostgreSQL through binary `COPY`.
 
+mod mysql;
 mod pg_copy;
 mod read;
 mod sql;
@@ -16,15 +17,19 @@ mod sqlite;
 pub use pg_copy::select_with_literals;
 pub use read::{SourceError, count_rows, send_batches, send_keyed_batches};
 
-use crate::catalog::{DataType, Dataset, DatasetColumn};
-use exporter_runtime::{Column, ColumnType};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Dataset, DatasetColumn};
+use exporter_runtime::{Column, ColumnData, ColumnType, ColumnValues};
 
 /// What to export. The tenant is already resolved: `organization_id` is the
 /// caller's own organization unless a SuperAdmin asked for another (or for
-/// all, `None`).
+/// all, `None`). The dataset is the version the job started with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportQuery {
-    pub data_type: DataType,
+    pub dataset: Arc<Dataset>,
     pub organization_id: Option<String>,
     pub user_id: Option<String>,
     /// First day included (days since the epoch, UTC).
@@ -35,12 +40,13 @@ pub struct ExportQuery {
     pub columns: Vec<String>,
 }
 
-/// A query that cannot run: always the client's mistake.
+/// A query that cannot run: always the client's mistake (or the catalog's,
+/// for [`QueryError::Dialect`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
-    #[error("unknown column {column:?} for {data_type}; available: {available}")]
+    #[error("unknown column {column:?} for {dataset}; available: {available}")]
     UnknownColumn {
-        data_type: &'static str,
+        dataset: String,
         column: String,
         available: String,
     },
@@ -49,7 +55,9 @@ pub enum QueryError {
     #[error("the date range ends before it starts")]
     EmptyRange,
     #[error("{0} cannot be filtered by user")]
-    NoUserFilter(&'static str),
+    NoUserFilter(String),
+    #[error("{0} has no date column, so it cannot be filtered by a date range")]
+    NoRange(String),
     #[error("a filter value contains a NUL character, which PostgreSQL text cannot hold")]
     NulInFilter,
     #[error(
@@ -57,6 +65,15 @@ pub enum QueryError {
         exporter_runtime::batch::time::DAY_RANGE
     )]
     OutOfRange { field: &'static str, value: String },
+    /// A row's key read as NULL: an export in parts could not resume
+    /// after it.
+    #[error(
+        "a row's key is NULL: the dataset's `key` columns must identify every row (a primary key or a unique, non-null index)"
+    )]
+    NullKey,
+    /// The dataset has no SQL for the engine its source runs on.
+    #[error("dataset {dataset}: {problem}; add it to the catalog entry")]
+    Dialect { dataset: String, problem: String },
 }
 
 impl QueryError {
@@ -69,12 +86,12 @@ impl QueryError {
 }
 
 impl ExportQuery {
-    pub fn dataset(&self) -> &'static Dataset {
-        self.data_type.dataset()
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
     }
 
     /// The selected columns, checked against the dataset.
-    pub fn selected(&self) -> Result<Vec<&'static DatasetColumn>, QueryError> {
+    pub fn selected(&self) -> Result<Vec<&DatasetColumn>, QueryError> {
         let dataset = self.dataset();
         // Also checked where requests are parsed; here so that no query,
         // however it was made, reaches arithmetic or an engine that cannot
@@ -91,8 +108,11 @@ impl ExportQuery {
         {
             return Err(QueryError::EmptyRange);
         }
-        if self.user_id.is_some() && dataset.user.is_none() {
-            return Err(QueryError::NoUserFilter(dataset.data_type.as_str()));
+        if self.user_id.is_some() && dataset.user_column.is_none() {
+            return Err(QueryError::NoUserFilter(dataset.name.clone()));
+        }
+        if (self.from.is_some() || self.to.is_some()) && dataset.range_column.is_none() {
+            return Err(QueryError::NoRange(dataset.name.clone()));
         }
         if self.columns.is_empty() {
             return Ok(dataset.columns.iter().collect());
@@ -102,12 +122,12 @@ impl ExportQuery {
             let column = dataset
                 .column(name)
                 .ok_or_else(|| QueryError::UnknownColumn {
-                    data_type: dataset.data_type.as_str(),
+                    dataset: dataset.name.clone(),
                     column: name.clone(),
                     available: dataset
                         .columns
                         .iter()
-                        .map(|c| c.name)
+                        .map(|c| c.name.as_str())
                         .collect::<Vec<_>>()
                         .join(", "),
                 })?;
@@ -128,32 +148,105 @@ impl ExportQuery {
             .selected()?
             .into_iter()
             .map(|c| Column {
-                name: c.name.to_owned(),
+                name: c.name.clone(),
                 kind: c.kind,
             })
             .collect())
     }
 }
 
-/// A row's place in an export's order (`ORDER BY range, id`): the last row
-/// of a published part, after which a resumed export continues.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A row's place in an export's order (`ORDER BY range, key...`): the last
+/// row of a published part, after which a resumed export continues. The
+/// range column's value first, when the dataset has one, then each key
+/// column's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct RowKey {
-    /// The dataset's range column, in microseconds since the epoch.
-    pub range: i64,
-    pub id: String,
+    pub values: Vec<KeyValue>,
 }
 
-/// Rows read with their keys: each batch carries [`KEY_COLUMNS`] trailing
-/// columns (the range as a timestamp, the id as text) after the export's
-/// own, and reading starts after `after`.
+/// One value of a [`RowKey`], typed as its column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "lowercase")]
+pub enum KeyValue {
+    Int64(i64),
+    Text(String),
+    /// Days since the epoch.
+    Date(i32),
+    /// Microseconds since the epoch.
+    Timestamp(i64),
+}
+
+impl RowKey {
+    /// The key of row `row` of a keyed read's trailing columns; `None` if a
+    /// key value is missing (a NULL key: the catalog's promise broken).
+    pub fn at(keys: &[ColumnData], row: usize) -> Option<RowKey> {
+        keys.iter()
+            .map(|column| key_value_at(column, row))
+            .collect::<Option<Vec<_>>>()
+            .map(|values| RowKey { values })
+    }
+
+    /// A key recorded before keys were typed: the range as microseconds
+    /// and the id as text, which is what every dataset of that time had.
+    pub fn legacy(range: i64, id: String, dataset: &Dataset) -> RowKey {
+        let range = match dataset.range().map(|c| c.kind) {
+            Some(ColumnType::Date) => KeyValue::Date(range.div_euclid(86_400_000_000) as i32),
+            _ => KeyValue::Timestamp(range),
+        };
+        RowKey {
+            values: vec![range, KeyValue::Text(id)],
+        }
+    }
+
+    /// As stored with a part.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("plain data")
+    }
+
+    pub fn from_json(json: &str) -> Option<RowKey> {
+        serde_json::from_str(json).ok()
+    }
+}
+
+fn key_value_at(column: &ColumnData, row: usize) -> Option<KeyValue> {
+    if let Some(bits) = &column.validity
+        && bits[row / 8] & (1 << (row % 8)) == 0
+    {
+        return None;
+    }
+    Some(match &column.values {
+        ColumnValues::Int64(v) => KeyValue::Int64(*v.get(row)?),
+        ColumnValues::Date(v) => KeyValue::Date(*v.get(row)?),
+        ColumnValues::Timestamp(v) => KeyValue::Timestamp(*v.get(row)?),
+        ColumnValues::Text(_) => {
+            KeyValue::Text(exporter_runtime::batch::slice::text_at(column, row)?.to_owned())
+        }
+        _ => return None,
+    })
+}
+
+/// Rows read with their keys: each batch carries the range column and the
+/// key columns after the export's own ([`key_schema`]), and reading starts
+/// after `after`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Keyed<'a> {
     pub after: Option<&'a RowKey>,
 }
 
-/// The columns [`Keyed`] reads append to every batch.
-pub const KEY_COLUMNS: usize = 2;
+/// The columns a keyed read appends: the range column's, then the key's.
+pub fn key_schema(dataset: &Dataset) -> Vec<Column> {
+    dataset
+        .range()
+        .into_iter()
+        .chain(dataset.key_columns())
+        .enumerate()
+        .map(|(at, column)| Column {
+            name: format!("__key_{at}"),
+            kind: column.kind,
+        })
+        .collect()
+}
 
 /// The columns a read decodes: the export's, then its keys when keyed.
 pub(super) fn read_schema(
@@ -162,14 +255,7 @@ pub(super) fn read_schema(
 ) -> Result<Vec<Column>, QueryError> {
     let mut schema = query.schema()?;
     if keyed.is_some() {
-        schema.push(Column {
-            name: "__key_range".to_owned(),
-            kind: ColumnType::Timestamp,
-        });
-        schema.push(Column {
-            name: "__key_id".to_owned(),
-            kind: ColumnType::Text,
-        });
+        schema.extend(key_schema(query.dataset()));
     }
     Ok(schema)
 }

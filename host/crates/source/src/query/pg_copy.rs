@@ -10,7 +10,8 @@
 //! `COPY` takes no bind parameters, so the few values a request supplies
 //! (tenant, user, day boundaries) are written into the statement as
 //! literals: text as an escape string with every quote and backslash
-//! doubled, days as integers. See [`literal`].
+//! doubled, dates and instants as typed literals of digits. See
+//! `sql::pg_literal`.
 
 use bytes::Bytes;
 use futures::TryStreamExt as _;
@@ -19,9 +20,9 @@ use sqlx::{PgPool, Postgres};
 use tokio::sync::mpsc;
 
 use super::read::SourceError;
-use super::sql::{Param, build_copy_select};
-use super::{ExportQuery, Keyed, QueryError, read_schema};
-use exporter_runtime::batch::time::format_timestamp;
+use super::sql::{Placeholders, Shape, build};
+use super::{ExportQuery, Keyed, read_schema};
+use crate::catalog::Dialect;
 use exporter_runtime::batch::{BatchBuilder, ColumnBuilder};
 use exporter_runtime::{Batch, ColumnType};
 
@@ -52,64 +53,14 @@ pub fn select_with_literals(query: &ExportQuery) -> Result<String, SourceError> 
 }
 
 fn select_with(query: &ExportQuery, keyed: Option<Keyed>) -> Result<String, SourceError> {
-    let sql = build_copy_select(query, keyed)?;
-    let values = sql
-        .params
-        .iter()
-        .map(|param| match param {
-            Param::Text(text) => literal(text).map_err(SourceError::from),
-            // A whole number of seconds from an i32 day: nothing to escape.
-            Param::DayStart(day) => Ok(format!("to_timestamp({})", i64::from(*day) * 86_400)),
-            // RFC 3339 with every microsecond: digits, `-`, `:`, `.`, `T`, `Z`.
-            Param::Instant(micros) => Ok(format!("'{}'::timestamptz", format_timestamp(*micros))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(substitute(&sql.text, &values))
-}
-
-/// Replaces each `$n` placeholder in `text` with `values[n - 1]`, in one
-/// pass over the catalog's text: a value that itself contains `$2` is
-/// never substituted into again.
-fn substitute(text: &str, values: &[String]) -> String {
-    let mut out = String::with_capacity(text.len() + values.iter().map(String::len).sum::<usize>());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let digits = rest[at + 1..]
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len() - at - 1);
-        let number = rest[at + 1..at + 1 + digits].parse::<usize>().ok();
-        match number.and_then(|n| values.get(n.wrapping_sub(1))) {
-            Some(value) => out.push_str(value),
-            None => out.push_str(&rest[at..at + 1 + digits]),
-        }
-        rest = &rest[at + 1 + digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `value` as a PostgreSQL escape-string literal. Inside `E'...'` only a
-/// quote and a backslash are special, and both are doubled, so the literal
-/// reads back as exactly `value` whatever `standard_conforming_strings`
-/// says. UTF-8 never uses those two bytes inside a multi-byte character.
-fn literal(value: &str) -> Result<String, QueryError> {
-    if value.contains('\0') {
-        // The client's mistake, not a database failure to retry: as a bind
-        // parameter it would fail too.
-        return Err(QueryError::NulInFilter);
-    }
-    let mut out = String::with_capacity(value.len() + 3);
-    out.push_str("E'");
-    for c in value.chars() {
-        match c {
-            '\'' => out.push_str("''"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    Ok(out)
+    Ok(build(
+        query,
+        Dialect::Postgres,
+        Shape::CastRows,
+        keyed,
+        Placeholders::PgLiterals,
+    )?
+    .text)
 }
 
 /// Runs `query` as a binary `COPY` and sends its rows as batches.
@@ -122,8 +73,10 @@ pub(super) async fn send_batches(
 ) -> Result<u64, SourceError> {
     let schema = read_schema(query, keyed)?;
     let statement = keyed_copy_statement(query, keyed)?;
-    let data_type = query.data_type.as_str();
-    let failed = |source: anyhow::Error| SourceError::Database { data_type, source };
+    let failed = |source: anyhow::Error| SourceError::Database {
+        dataset: query.dataset.name.clone(),
+        source,
+    };
 
     let mut connection = ConnectionGuard {
         connection: pool
@@ -545,6 +498,8 @@ mod tests {
 
     #[test]
     fn literals_escape_quotes_and_backslashes() {
+        use crate::query::QueryError;
+        use crate::query::sql::text_literal as literal;
         assert_eq!(literal("acme").unwrap(), "E'acme'");
         assert_eq!(literal(r"x' OR '1'='1").unwrap(), r"E'x'' OR ''1''=''1'");
         assert_eq!(literal(r"a\'b").unwrap(), r"E'a\\''b'");
@@ -553,50 +508,52 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_substituted_once() {
-        let values = ["E'$2'".to_owned(), "E'b'".to_owned()];
-        assert_eq!(
-            substitute("a = $1 AND b = $2 AND c = $3 AND d = '$'", &values),
-            "a = E'$2' AND b = E'b' AND c = $3 AND d = '$'"
-        );
-    }
-
-    #[test]
     fn the_copy_select_inlines_parameters_in_place() {
         let query = ExportQuery {
-            data_type: crate::DataType::Sessions,
+            dataset: crate::catalog::seed::dataset("sessions"),
             organization_id: Some("o'1".into()),
-            user_id: Some("u".into()),
+            user_id: Some("u$1".into()),
             from: Some(1),
             to: Some(1),
             columns: vec!["id".into(), "started_at".into(), "pages_viewed".into()],
         };
-        assert_eq!(
-            copy_statement(&query).unwrap(),
-            "COPY (SELECT (s.id)::text, (s.started_at)::timestamptz, (s.pages_viewed)::int8 \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.organization_id = E'o''1' AND s.user_id = E'u' \
-             AND s.started_at >= to_timestamp(86400) AND s.started_at < to_timestamp(172800) \
-             ORDER BY s.started_at, s.id) TO STDOUT (FORMAT binary)"
+        let statement = copy_statement(&query).unwrap();
+        assert!(
+            statement.starts_with(
+                "COPY (SELECT (d.\"id\")::text, (d.\"started_at\")::timestamptz, (d.\"pages_viewed\")::int8 \
+                 FROM (SELECT s.id,"
+            ),
+            "{statement}"
+        );
+        assert!(
+            statement.ends_with(
+                "FROM sessions s JOIN users u ON u.id = s.user_id) AS d \
+                 WHERE d.\"organization_id\" = E'o''1' AND d.\"user_id\" = E'u$1' \
+                 AND d.\"started_at\" >= '1970-01-02T00:00:00Z'::timestamptz \
+                 AND d.\"started_at\" < '1970-01-03T00:00:00Z'::timestamptz \
+                 ORDER BY d.\"started_at\", d.\"id\") TO STDOUT (FORMAT binary)"
+            ),
+            "{statement}"
         );
         // A resumed export starts after a part's last key, written in as
         // an exact instant and an escaped id.
         let key = crate::RowKey {
-            range: 86_400_000_001,
-            id: "s'9".into(),
+            values: vec![
+                crate::KeyValue::Timestamp(86_400_000_001),
+                crate::KeyValue::Text("s'9".into()),
+            ],
         };
         let keyed = keyed_copy_statement(&query, Some(Keyed { after: Some(&key) })).unwrap();
         assert!(
             keyed.contains(
-                "AND s.started_at >= '1970-01-02T00:00:00.000001Z'::timestamptz \
-                 AND (s.started_at, s.id) > ('1970-01-02T00:00:00.000001Z'::timestamptz, E's''9') \
+                "AND d.\"started_at\" >= '1970-01-02T00:00:00.000001Z'::timestamptz \
+                 AND (d.\"started_at\", d.\"id\") > ('1970-01-02T00:00:00.000001Z'::timestamptz, E's''9') \
                  ORDER BY"
             ),
             "{keyed}"
         );
-        assert!(
-            keyed
-                .contains("(s.pages_viewed)::int8, (s.started_at)::timestamptz, (s.id)::text FROM")
-        );
+        assert!(keyed.contains(
+            "(d.\"pages_viewed\")::int8, (d.\"started_at\")::timestamptz, (d.\"id\")::text FROM"
+        ));
     }
 }

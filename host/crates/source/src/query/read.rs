@@ -2,8 +2,9 @@
 
 use tokio::sync::mpsc;
 
-use super::sql::{audited, bind_params, build_count_sql};
+use super::sql::{Placeholders, Shape, audited, bind_sqlite, build};
 use super::{ExportQuery, Keyed, QueryError, RowKey};
+use crate::catalog::Dialect;
 use exporter_runtime::Batch;
 use exporter_store::db::Database;
 
@@ -12,9 +13,9 @@ use exporter_store::db::Database;
 pub enum SourceError {
     #[error(transparent)]
     Query(#[from] QueryError),
-    #[error("reading {data_type} failed: {source:#}")]
+    #[error("reading {dataset} failed: {source:#}")]
     Database {
-        data_type: &'static str,
+        dataset: String,
         source: anyhow::Error,
     },
     /// The consumer went away (the export failed or was cancelled).
@@ -82,21 +83,37 @@ async fn read(
 
 /// How many rows `query` will export (for progress percentages).
 pub async fn count_rows(db: &Database, query: &ExportQuery) -> Result<u64, SourceError> {
-    let data_type = query.data_type.as_str();
     let failed = |source: sqlx::Error| SourceError::Database {
-        data_type,
+        dataset: query.dataset.name.clone(),
         source: source.into(),
     };
     let count: i64 = match db {
         Database::Sqlite(pool) => {
-            let sql = build_count_sql(query, false)?;
-            let q = bind_params!(sqlx::query_scalar(audited(&sql)), sql, sqlite);
+            let sql = build(
+                query,
+                Dialect::Sqlite,
+                Shape::Count,
+                None,
+                Placeholders::Question,
+            )?;
+            let q = bind_sqlite!(sqlx::query_scalar(audited(&sql)), sql);
             q.fetch_one(pool).await.map_err(failed)?
         }
         Database::Postgres(pool) => {
-            let sql = build_count_sql(query, true)?;
-            let q = bind_params!(sqlx::query_scalar(audited(&sql)), sql, postgres);
-            q.fetch_one(pool).await.map_err(failed)?
+            // Literals, as `COPY` reads them: an untyped literal takes the
+            // column's type, where a bound text would not compare with a
+            // numeric tenant column.
+            let sql = build(
+                query,
+                Dialect::Postgres,
+                Shape::Count,
+                None,
+                Placeholders::PgLiterals,
+            )?;
+            sqlx::query_scalar(audited(&sql))
+                .fetch_one(pool)
+                .await
+                .map_err(failed)?
         }
     };
     Ok(count.max(0) as u64)

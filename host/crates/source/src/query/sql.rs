@@ -1,77 +1,78 @@
-//! The SQL of a query, assembled from the static catalog; every value a
-//! user supplies is bound ([`bind_params`]).
+//! The SQL of a query: the dataset's rows (`d`) wrapped in the host's own
+//! SELECT, which picks the columns, applies the tenant, user and date
+//! predicates, orders by the range column and the key, and starts after a
+//! key. Every value a user supplies is a parameter: bound on SQLite and
+//! MySQL, written as an escaped literal for PostgreSQL's `COPY` (which
+//! takes none) and nowhere spliced as text.
 
 use exporter_runtime::ColumnType;
+use exporter_runtime::batch::time::{format_date, format_timestamp};
 
-use super::{ExportQuery, Keyed, QueryError};
+use super::{ExportQuery, KeyValue, Keyed, QueryError};
+use crate::catalog::{Dataset, DatasetColumn, Dialect, validate::missing_dialect};
 
-/// Binds a [`Sql`]'s parameters: a day boundary or a timestamp is
-/// microseconds on SQLite and a `timestamptz` on PostgreSQL.
-macro_rules! bind_params {
-    ($query:expr, $sql:expr, sqlite) => {
-        bind_params!(@each $query, $sql, |day: i32| i64::from(day).checked_mul(86_400_000_000), Some)
-    };
-    ($query:expr, $sql:expr, postgres) => {
-        bind_params!(@each $query, $sql, $crate::query::sql::day_start, $crate::query::sql::instant)
-    };
-    (@each $query:expr, $sql:expr, $day:expr, $instant:expr) => {{
+/// Binds a [`Sql`]'s parameters on SQLite: days and instants are whole
+/// numbers there (days since the epoch, microseconds since it).
+macro_rules! bind_sqlite {
+    ($query:expr, $sql:expr) => {{
         let mut query = $query;
         for param in &$sql.params {
             query = match param {
                 $crate::query::sql::Param::Text(text) => query.bind(text.as_str()),
-                $crate::query::sql::Param::DayStart(day) => query.bind(
-                    $day(*day).ok_or_else(|| $crate::query::QueryError::day_out_of_range("a range bound", *day))?,
-                ),
-                $crate::query::sql::Param::Instant(micros) => query.bind($instant(*micros).ok_or_else(|| {
-                    $crate::query::QueryError::OutOfRange {
-                        field: "a row key",
-                        value: format!("{micros} µs"),
-                    }
-                })?),
+                $crate::query::sql::Param::Int(n) => query.bind(*n),
+                $crate::query::sql::Param::Day(day) => query.bind(i64::from(*day)),
+                $crate::query::sql::Param::Instant(micros) => query.bind(*micros),
             };
         }
         query
     }};
 }
-pub(crate) use bind_params;
+pub(crate) use bind_sqlite;
 
 /// The SQL text and its parameters, in order.
+#[derive(Debug)]
 pub(crate) struct Sql {
     pub(crate) text: String,
     pub(crate) params: Vec<Param>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Param {
     Text(String),
-    /// A day boundary: the first instant of that day (UTC).
-    DayStart(i32),
+    Int(i64),
+    /// A date: days since the epoch.
+    Day(i32),
     /// An instant, in microseconds since the epoch.
     Instant(i64),
 }
 
-#[cfg(test)]
-fn build_sql(query: &ExportQuery, postgres: bool) -> Result<Sql, QueryError> {
-    build(query, postgres, Shape::Rows, None)
+impl From<&KeyValue> for Param {
+    fn from(value: &KeyValue) -> Self {
+        match value {
+            KeyValue::Int64(n) => Param::Int(*n),
+            KeyValue::Text(t) => Param::Text(t.clone()),
+            KeyValue::Date(d) => Param::Day(*d),
+            KeyValue::Timestamp(t) => Param::Instant(*t),
+        }
+    }
 }
 
-/// `SELECT COUNT(*)` over the same rows.
-pub(super) fn build_count_sql(query: &ExportQuery, postgres: bool) -> Result<Sql, QueryError> {
-    build(query, postgres, Shape::Count, None)
-}
-
-/// The PostgreSQL select for a binary `COPY`: the same rows, each column
-/// cast to the type `pg_copy` decodes for its kind.
-pub(super) fn build_copy_select(
-    query: &ExportQuery,
-    keyed: Option<Keyed>,
-) -> Result<Sql, QueryError> {
-    build(query, true, Shape::CastRows, keyed)
+/// How parameters appear in the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placeholders {
+    /// `?`, bound in order (SQLite, MySQL).
+    Question,
+    /// Written in as PostgreSQL literals: `COPY` takes no parameters.
+    PgLiterals,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Shape {
+    /// The selected columns, as the engine holds them.
     Rows,
+    /// Each column cast to the type `pg_copy` decodes for its kind.
     CastRows,
+    /// `SELECT COUNT(*)` over the same rows.
     Count,
 }
 
@@ -87,126 +88,237 @@ fn copy_cast(kind: ColumnType) -> &'static str {
     }
 }
 
+/// How a column is selected on MySQL: exact text for decimals and JSON
+/// (the wire's DECIMAL and JSON types would otherwise need their own
+/// decoders), the value itself for the rest.
+fn mysql_select(kind: ColumnType, sql: &str) -> String {
+    match kind {
+        ColumnType::Decimal | ColumnType::Json => format!("CAST({sql} AS CHAR)"),
+        _ => sql.to_owned(),
+    }
+}
+
+struct Builder {
+    placeholders: Placeholders,
+    params: Vec<Param>,
+}
+
+impl Builder {
+    fn param(&mut self, param: Param) -> Result<String, QueryError> {
+        match self.placeholders {
+            Placeholders::Question => {
+                self.params.push(param);
+                Ok("?".to_owned())
+            }
+            Placeholders::PgLiterals => pg_literal(&param),
+        }
+    }
+}
+
+/// `param` as a PostgreSQL literal. Text is an escape-string literal,
+/// untyped so it takes the column's type as a bound parameter would.
+pub(crate) fn pg_literal(param: &Param) -> Result<String, QueryError> {
+    Ok(match param {
+        Param::Text(text) => text_literal(text)?,
+        Param::Int(n) => format!("({n})::int8"),
+        // Digits and dashes only.
+        Param::Day(day) => format!("'{}'::date", format_date(*day)),
+        // RFC 3339 with every microsecond: digits, `-`, `:`, `.`, `T`, `Z`.
+        Param::Instant(micros) => format!("'{}'::timestamptz", format_timestamp(*micros)),
+    })
+}
+
+/// `value` as a PostgreSQL escape-string literal. Inside `E'...'` only a
+/// quote and a backslash are special, and both are doubled, so the literal
+/// reads back as exactly `value` whatever `standard_conforming_strings`
+/// says. UTF-8 never uses those two bytes inside a multi-byte character.
+pub(crate) fn text_literal(value: &str) -> Result<String, QueryError> {
+    if value.contains('\0') {
+        // The client's mistake, not a database failure to retry: as a bind
+        // parameter it would fail too.
+        return Err(QueryError::NulInFilter);
+    }
+    let mut out = String::with_capacity(value.len() + 3);
+    out.push_str("E'");
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    Ok(out)
+}
+
+fn dialect_error(dataset: &Dataset, dialect: Dialect) -> QueryError {
+    QueryError::Dialect {
+        dataset: dataset.name.clone(),
+        problem: missing_dialect(dataset, dialect)
+            .unwrap_or_else(|| format!("no SQL for {}", dialect.as_str())),
+    }
+}
+
+fn column_sql(
+    dataset: &Dataset,
+    column: &DatasetColumn,
+    dialect: Dialect,
+) -> Result<String, QueryError> {
+    column
+        .sql(dialect)
+        .ok_or_else(|| dialect_error(dataset, dialect))
+}
+
+/// The query's SQL on `dialect`.
 pub(super) fn build(
     query: &ExportQuery,
-    postgres: bool,
+    dialect: Dialect,
     shape: Shape,
     keyed: Option<Keyed>,
+    placeholders: Placeholders,
 ) -> Result<Sql, QueryError> {
     let dataset = query.dataset();
     let columns = query.selected()?;
-    let mut params = Vec::new();
-    let placeholder = |param: Param, params: &mut Vec<Param>| {
-        params.push(param);
-        if postgres {
-            format!("${}", params.len())
-        } else {
-            "?".to_owned()
-        }
+    let mut b = Builder {
+        placeholders,
+        params: Vec::new(),
     };
-    let mut select: Vec<String> = columns
-        .iter()
-        .map(|c| match (postgres, shape) {
-            (true, Shape::CastRows) => format!("({})::{}", c.postgres, copy_cast(c.kind)),
-            (true, _) => c.postgres.to_owned(),
-            (false, _) => c.sqlite.to_owned(),
+    let read = |column: &DatasetColumn| -> Result<String, QueryError> {
+        let sql = column_sql(dataset, column, dialect)?;
+        Ok(match (dialect, shape) {
+            (Dialect::Postgres, Shape::CastRows) => format!("({sql})::{}", copy_cast(column.kind)),
+            (Dialect::MySql, _) => mysql_select(column.kind, &sql),
+            _ => sql,
         })
+    };
+    let mut select = columns
+        .iter()
+        .map(|c| read(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The order: the range column, then the key.
+    let order: Vec<&DatasetColumn> = dataset
+        .range()
+        .into_iter()
+        .chain(dataset.key_columns())
         .collect();
+    let order_sql = order
+        .iter()
+        .map(|c| column_sql(dataset, c, dialect))
+        .collect::<Result<Vec<_>, _>>()?;
+    if keyed.is_some() {
+        for column in &order {
+            select.push(read(column)?);
+        }
+    }
     let mut conditions = Vec::new();
     if let Some(organization) = &query.organization_id {
-        let p = placeholder(Param::Text(organization.clone()), &mut params);
-        conditions.push(format!("{} = {p}", dataset.organization));
+        let p = b.param(Param::Text(organization.clone()))?;
+        conditions.push(format!("d.{} = {p}", dialect.quote(&dataset.tenant_column)));
     }
-    let range = match (postgres, dataset.postgres_range) {
-        (true, Some(range)) => range,
-        _ => dataset.range,
-    };
-    if keyed.is_some() {
-        if shape == Shape::CastRows {
-            select.push(format!("({range})::timestamptz"));
-            select.push(format!("({})::text", dataset.id));
-        } else {
-            select.push(range.to_owned());
-            select.push(dataset.id.to_owned());
+    if let (Some(user), Some(column)) = (&query.user_id, &dataset.user_column) {
+        let p = b.param(Param::Text(user.clone()))?;
+        conditions.push(format!("d.{} = {p}", dialect.quote(column)));
+    }
+    if let Some(range) = dataset.range() {
+        let range_sql = column_sql(dataset, range, dialect)?;
+        // A day boundary as the range column holds it: the day itself for
+        // a date, its first instant (UTC) for a timestamp.
+        let bound = |day: i32, field: &'static str| -> Result<Param, QueryError> {
+            Ok(match range.kind {
+                ColumnType::Date => Param::Day(day),
+                _ => Param::Instant(
+                    i64::from(day)
+                        .checked_mul(86_400_000_000)
+                        .ok_or_else(|| QueryError::day_out_of_range(field, day))?,
+                ),
+            })
+        };
+        if let Some(from) = query.from {
+            let p = b.param(bound(from, "from")?)?;
+            conditions.push(format!("{range_sql} >= {p}"));
+        }
+        if let Some(to) = query.to {
+            // Inclusive last day: everything before the next day starts.
+            let next = to
+                .checked_add(1)
+                .ok_or_else(|| QueryError::day_out_of_range("to", to))?;
+            let p = b.param(bound(next, "to")?)?;
+            conditions.push(format!("{range_sql} < {p}"));
         }
     }
-    if let (Some(user), Some(column)) = (&query.user_id, dataset.user) {
-        let p = placeholder(Param::Text(user.clone()), &mut params);
-        conditions.push(format!("{column} = {p}"));
-    }
-    if let Some(from) = query.from {
-        let p = placeholder(Param::DayStart(from), &mut params);
-        conditions.push(format!("{range} >= {p}"));
-    }
-    if let Some(to) = query.to {
-        // Inclusive last day: everything before the next day starts.
-        let next = to
-            .checked_add(1)
-            .ok_or_else(|| QueryError::day_out_of_range("to", to))?;
-        let p = placeholder(Param::DayStart(next), &mut params);
-        conditions.push(format!("{range} < {p}"));
-    }
     if let Some(after) = keyed.and_then(|k| k.after) {
-        // The row value is the exact condition; the plain bound lets the
-        // (organization, range, id) index start at the key.
-        let p = placeholder(Param::Instant(after.range), &mut params);
-        let range_again = placeholder(Param::Instant(after.range), &mut params);
-        let id = placeholder(Param::Text(after.id.clone()), &mut params);
-        conditions.push(format!(
-            "{range} >= {p} AND ({range}, {}) > ({range_again}, {id})",
-            dataset.id
-        ));
+        if after.values.len() != order.len() {
+            return Err(QueryError::Dialect {
+                dataset: dataset.name.clone(),
+                problem: format!(
+                    "the export resumes after a key of {} values, but the dataset orders by {}",
+                    after.values.len(),
+                    order.len()
+                ),
+            });
+        }
+        // The row value is the exact condition; the plain bound on the
+        // first column lets an (organization, range, key) index start at
+        // the key.
+        let first = b.param(Param::from(&after.values[0]))?;
+        let values = after
+            .values
+            .iter()
+            .map(|v| b.param(Param::from(v)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if order.len() == 1 {
+            conditions.push(format!("{} > {}", order_sql[0], values[0]));
+        } else {
+            conditions.push(format!(
+                "{} >= {first} AND ({}) > ({})",
+                order_sql[0],
+                order_sql.join(", "),
+                values.join(", ")
+            ));
+        }
     }
     let select = if shape == Shape::Count {
         "COUNT(*)".to_owned()
     } else {
         select.join(", ")
     };
-    let from = match (postgres, dataset.postgres_from) {
-        (true, Some(from)) => from,
-        _ => dataset.from,
-    };
+    let from = dataset
+        .from_sql(dialect)
+        .ok_or_else(|| dialect_error(dataset, dialect))?;
     let mut text = format!("SELECT {select} FROM {from}");
     if !conditions.is_empty() {
         text.push_str(" WHERE ");
         text.push_str(&conditions.join(" AND "));
     }
-    if shape == Shape::Count {
-        return Ok(Sql { text, params });
+    if shape != Shape::Count {
+        // A stable order: the same query always yields the same file, and
+        // a resumed export can continue after the last key it wrote.
+        text.push_str(&format!(" ORDER BY {}", order_sql.join(", ")));
     }
-    // A stable order: the same query always yields the same file, and a
-    // resumed export can continue after the last key it wrote.
-    text.push_str(&format!(" ORDER BY {range}, {}", dataset.id));
-    Ok(Sql { text, params })
+    Ok(Sql {
+        text,
+        params: b.params,
+    })
 }
 
-/// The query text is assembled only from the static catalog (column
-/// expressions, table names) and numbered placeholders; every value a user
-/// supplies (tenant, user, dates) is bound. Column names from the request
-/// are looked up in the catalog, never spliced in.
+/// The query text is assembled only from the catalog (column expressions,
+/// the dataset's SQL, identifiers it validated) and placeholders or
+/// escaped literals; every value a user supplies (tenant, user, dates,
+/// keys) is a parameter. Column names from the request are looked up in
+/// the catalog, never spliced in.
 pub(super) fn audited(sql: &Sql) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql.text.clone())
-}
-
-/// The first instant of `day`, or `None` past what `time` (and so the
-/// PostgreSQL binding) can represent.
-pub(crate) fn day_start(day: i32) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::UNIX_EPOCH.checked_add(time::Duration::days(i64::from(day)))
-}
-
-pub(crate) fn instant(micros: i64) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::UNIX_EPOCH.checked_add(time::Duration::microseconds(micros))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::DataType;
-    use crate::query::{ExportQuery, KEY_COLUMNS, Keyed, QueryError, RowKey, read_schema};
+    use crate::catalog::seed::dataset;
+    use crate::query::{ExportQuery, KeyValue, Keyed, QueryError, RowKey, read_schema};
 
     fn query() -> ExportQuery {
         ExportQuery {
-            data_type: DataType::Sessions,
+            dataset: dataset("sessions"),
             organization_id: Some("org".into()),
             user_id: None,
             from: Some(20_454),
@@ -215,62 +327,145 @@ mod tests {
         }
     }
 
+    fn sqlite(query: &ExportQuery, shape: Shape, keyed: Option<Keyed>) -> Sql {
+        build(query, Dialect::Sqlite, shape, keyed, Placeholders::Question).unwrap()
+    }
+
     #[test]
-    fn sql_is_tenant_scoped_ranged_and_ordered() {
-        let sql = build_sql(&query(), true).unwrap();
-        assert_eq!(
-            sql.text,
-            "SELECT s.id, s.started_at FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.organization_id = $1 AND s.started_at >= $2 AND s.started_at < $3 \
-             ORDER BY s.started_at, s.id"
+    fn the_dataset_is_wrapped_tenant_scoped_ranged_and_ordered() {
+        let sql = sqlite(&query(), Shape::Rows, None);
+        assert!(
+            sql.text
+                .starts_with("SELECT d.\"id\", d.\"started_at\" FROM (SELECT s.id,"),
+            "{}",
+            sql.text
         );
-        let sql = build_sql(&query(), false).unwrap();
-        assert!(sql.text.contains("s.organization_id = ? AND"));
-        assert_eq!(sql.params.len(), 3);
-        let count = build_count_sql(&query(), false).unwrap();
-        assert!(count.text.starts_with("SELECT COUNT(*) FROM sessions s"));
+        assert!(
+            sql.text.ends_with(
+                "FROM sessions s JOIN users u ON u.id = s.user_id) AS d \
+                 WHERE d.\"organization_id\" = ? AND d.\"started_at\" >= ? AND d.\"started_at\" < ? \
+                 ORDER BY d.\"started_at\", d.\"id\""
+            ),
+            "{}",
+            sql.text
+        );
+        assert_eq!(
+            sql.params,
+            [
+                Param::Text("org".into()),
+                Param::Instant(20_454 * 86_400_000_000),
+                Param::Instant(20_485 * 86_400_000_000)
+            ]
+        );
+        let count = sqlite(&query(), Shape::Count, None);
+        assert!(count.text.starts_with("SELECT COUNT(*) FROM (SELECT"));
         assert!(!count.text.contains("ORDER BY"));
         assert_eq!(count.params.len(), 3);
     }
 
     #[test]
+    fn a_date_range_column_is_bounded_by_days() {
+        let q = ExportQuery {
+            dataset: dataset("dashboard"),
+            columns: vec![],
+            ..query()
+        };
+        let sql = sqlite(&q, Shape::Rows, None);
+        assert!(
+            sql.text.contains("d.\"day\" >= ? AND d.\"day\" < ?"),
+            "{}",
+            sql.text
+        );
+        assert_eq!(sql.params[1..], [Param::Day(20_454), Param::Day(20_485)]);
+        assert!(sql.text.ends_with("ORDER BY d.\"day\", d.\"organization\""));
+        let pg = build(
+            &q,
+            Dialect::Postgres,
+            Shape::CastRows,
+            None,
+            Placeholders::PgLiterals,
+        )
+        .unwrap();
+        assert!(
+            pg.text.contains("d.\"day\" >= '2026-01-01'::date"),
+            "{}",
+            pg.text
+        );
+    }
+
+    #[test]
     fn keyed_reads_carry_their_keys_and_start_after_one() {
         let key = RowKey {
-            range: 1_767_225_600_000_001,
-            id: "s'1".into(),
+            values: vec![
+                KeyValue::Timestamp(1_767_225_600_000_001),
+                KeyValue::Text("s'1".into()),
+            ],
         };
         let keyed = Some(Keyed { after: Some(&key) });
-        let sql = build(&query(), false, Shape::Rows, keyed).unwrap();
-        assert_eq!(
-            sql.text,
-            "SELECT s.id, s.started_at, s.started_at, s.id FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.organization_id = ? AND s.started_at >= ? AND s.started_at < ? \
-             AND s.started_at >= ? AND (s.started_at, s.id) > (?, ?) ORDER BY s.started_at, s.id"
-        );
-        assert_eq!(sql.params.len(), 6);
-        assert!(matches!(
-            sql.params[4],
-            Param::Instant(1_767_225_600_000_001)
-        ));
-        let copy = build(&query(), true, Shape::CastRows, keyed).unwrap();
+        let sql = sqlite(&query(), Shape::Rows, keyed);
         assert!(
-            copy.text
-                .contains("(s.started_at)::timestamptz, (s.id)::text FROM"),
+            sql.text.starts_with(
+                "SELECT d.\"id\", d.\"started_at\", d.\"started_at\", d.\"id\" FROM (SELECT"
+            ),
             "{}",
-            copy.text
+            sql.text
         );
-        assert!(
-            copy.text
-                .contains("AND s.started_at >= $4 AND (s.started_at, s.id) > ($5, $6)")
-        );
+        assert!(sql.text.ends_with(
+            "AND d.\"started_at\" >= ? AND (d.\"started_at\", d.\"id\") > (?, ?) \
+             ORDER BY d.\"started_at\", d.\"id\""
+        ));
+        assert_eq!(sql.params.len(), 6);
+        assert_eq!(sql.params[4], Param::Instant(1_767_225_600_000_001));
         let schema = read_schema(&query(), keyed).unwrap();
-        assert_eq!(schema.len(), 2 + KEY_COLUMNS);
+        assert_eq!(schema.len(), 4);
         assert_eq!(schema[2].kind, ColumnType::Timestamp);
         assert_eq!(schema[3].kind, ColumnType::Text);
         // Unkeyed reads are unchanged.
         assert_eq!(read_schema(&query(), None).unwrap().len(), 2);
-        let first = build(&query(), false, Shape::Rows, Some(Keyed::default())).unwrap();
+        let first = sqlite(&query(), Shape::Rows, Some(Keyed::default()));
         assert_eq!(first.params.len(), 3, "no key to start after");
+        // A key that does not fit the dataset is refused, not misread.
+        let short = RowKey {
+            values: vec![KeyValue::Text("x".into())],
+        };
+        assert!(matches!(
+            build(
+                &query(),
+                Dialect::Sqlite,
+                Shape::Rows,
+                Some(Keyed {
+                    after: Some(&short)
+                }),
+                Placeholders::Question
+            ),
+            Err(QueryError::Dialect { .. })
+        ));
+    }
+
+    #[test]
+    fn a_key_read_back_from_a_batch_is_typed_and_round_trips() {
+        use exporter_runtime::Column;
+        use exporter_runtime::batch::BatchBuilder;
+        let schema = crate::query::key_schema(&dataset("sessions"));
+        assert_eq!(schema.len(), 2);
+        let mut builder = BatchBuilder::new(&schema, 4);
+        builder.column(0).push_timestamp(Some(7));
+        builder.column(1).push_str(Some("a"));
+        builder.end_row();
+        let batch = builder.take();
+        let key = RowKey::at(&batch.columns, 0).unwrap();
+        assert_eq!(
+            key.values,
+            [KeyValue::Timestamp(7), KeyValue::Text("a".into())]
+        );
+        assert_eq!(RowKey::from_json(&key.to_json()), Some(key));
+        // A legacy key of the dashboard is a day, not an instant.
+        let legacy = RowKey::legacy(2 * 86_400_000_000, "acme".into(), &dataset("dashboard"));
+        assert_eq!(legacy.values[0], KeyValue::Date(2));
+        let _ = Column {
+            name: String::new(),
+            kind: ColumnType::Text,
+        };
     }
 
     #[test]
@@ -292,10 +487,7 @@ mod tests {
             QueryError::DuplicateColumn("id".into())
         );
         q.columns = vec![];
-        assert_eq!(
-            q.selected().unwrap().len(),
-            DataType::Sessions.dataset().columns.len()
-        );
+        assert_eq!(q.selected().unwrap().len(), q.dataset.columns.len());
         q.to = Some(1);
         assert_eq!(q.selected().unwrap_err(), QueryError::EmptyRange);
     }
@@ -314,8 +506,8 @@ mod tests {
                 to,
                 ..query()
             };
-            for postgres in [false, true] {
-                match build_sql(&q, postgres) {
+            for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+                match build(&q, dialect, Shape::Rows, None, Placeholders::Question) {
                     Err(QueryError::OutOfRange { field: f, .. }) => assert_eq!(f, field),
                     Err(other) => panic!("{other}"),
                     Ok(sql) => panic!("built {}", sql.text),
@@ -327,13 +519,13 @@ mod tests {
             to: Some(LAST_DAY),
             ..query()
         };
-        let sql = build_sql(&q, true).unwrap();
-        for param in &sql.params {
-            if let Param::DayStart(day) = param {
-                assert!(day_start(*day).is_some(), "{day}");
-            }
-        }
-        assert!(day_start(i32::MAX).is_none());
-        assert!(instant(i64::MAX).is_none());
+        build(
+            &q,
+            Dialect::Postgres,
+            Shape::CastRows,
+            None,
+            Placeholders::PgLiterals,
+        )
+        .unwrap();
     }
 }

@@ -5,8 +5,9 @@ use sqlx::Row as _;
 use tokio::sync::mpsc;
 
 use super::read::SourceError;
-use super::sql::{Shape, audited, bind_params, build};
+use super::sql::{Placeholders, Shape, audited, bind_sqlite, build};
 use super::{ExportQuery, Keyed, read_schema};
+use crate::catalog::Dialect;
 use exporter_runtime::batch::BatchBuilder;
 use exporter_runtime::{Batch, ColumnType};
 
@@ -21,13 +22,18 @@ pub(super) async fn send_batches(
     let kinds: Vec<ColumnType> = schema.iter().map(|c| c.kind).collect();
     let mut builder = BatchBuilder::new(&schema, batch_rows);
     let mut rows = 0u64;
-    let data_type = query.data_type.as_str();
     let failed = |source: sqlx::Error| SourceError::Database {
-        data_type,
+        dataset: query.dataset.name.clone(),
         source: source.into(),
     };
-    let sql = build(query, false, Shape::Rows, keyed)?;
-    let q = bind_params!(sqlx::query(audited(&sql)), sql, sqlite);
+    let sql = build(
+        query,
+        Dialect::Sqlite,
+        Shape::Rows,
+        keyed,
+        Placeholders::Question,
+    )?;
+    let q = bind_sqlite!(sqlx::query(audited(&sql)), sql);
     let mut stream = q.fetch(pool);
     while let Some(row) = stream.try_next().await.map_err(failed)? {
         decode_sqlite(&row, &kinds, &mut builder).map_err(failed)?;

@@ -1,0 +1,127 @@
+//! A dataset run against its source before it is installed (and by
+//! `exporter dataset check`): the SQL compiles with every predicate the
+//! host adds, and a sample of rows decodes to the declared types.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::model::Dataset;
+use crate::query::{ExportQuery, SourceError, send_batches, send_keyed_batches};
+use exporter_store::db::Database;
+
+/// Rows read to check the declared types.
+pub const SAMPLE_ROWS: usize = 200;
+
+/// What a check found that does not stop the dataset from working.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Rows the sample read (at most [`SAMPLE_ROWS`]).
+    pub sampled_rows: u64,
+    pub warnings: Vec<String>,
+}
+
+/// Why a dataset cannot run; names the dataset and what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("dataset {dataset:?}: {problem}")]
+pub struct CheckError {
+    pub dataset: String,
+    pub problem: String,
+}
+
+/// Runs `dataset` on `db` (its source): once with every filter the host
+/// can add (a tenant, a user, a date range, a resume key), which matches
+/// no row but makes the engine resolve every column; then a sample of
+/// its rows, each value decoded as its column's declared type.
+pub async fn check(dataset: &Arc<Dataset>, db: &Database) -> Result<CheckReport, CheckError> {
+    let fail = |problem: String| CheckError {
+        dataset: dataset.name.clone(),
+        problem,
+    };
+    let filtered = ExportQuery {
+        dataset: dataset.clone(),
+        // No organization has an empty id: the filters compile, no row
+        // comes back.
+        organization_id: Some(String::new()),
+        user_id: dataset.user_column.as_ref().map(|_| String::new()),
+        from: dataset.range_column.as_ref().map(|_| 0),
+        to: dataset.range_column.as_ref().map(|_| 0),
+        columns: Vec::new(),
+    };
+    read(db, &filtered, 1, true).await.map_err(|e| {
+        fail(format!(
+            "its SQL does not run with the host's filters (tenant column {:?}{}{}): {}",
+            dataset.tenant_column,
+            dataset
+                .user_column
+                .as_deref()
+                .map(|c| format!(", user column {c:?}"))
+                .unwrap_or_default(),
+            dataset
+                .range_column
+                .as_deref()
+                .map(|c| format!(", range column {c:?}"))
+                .unwrap_or_default(),
+            explain(&e)
+        ))
+    })?;
+    let sample = ExportQuery {
+        organization_id: None,
+        user_id: None,
+        from: None,
+        to: None,
+        ..filtered
+    };
+    let sampled_rows = read(db, &sample, SAMPLE_ROWS, false).await.map_err(|e| {
+        fail(format!(
+            "a sample of its rows does not read: {}",
+            explain(&e)
+        ))
+    })?;
+    let mut warnings = Vec::new();
+    if sampled_rows == 0 {
+        warnings.push(format!(
+            "dataset {:?}: its source has no rows yet, so the declared types were not checked against values",
+            dataset.name
+        ));
+    }
+    Ok(CheckReport {
+        sampled_rows,
+        warnings,
+    })
+}
+
+/// Reads the first batch of `query` (keyed, to run the key's SQL too) and
+/// stops there.
+async fn read(
+    db: &Database,
+    query: &ExportQuery,
+    rows: usize,
+    keyed: bool,
+) -> Result<u64, SourceError> {
+    let (tx, mut rx) = mpsc::channel(1);
+    let reading = async {
+        match keyed {
+            true => send_keyed_batches(db, query, None, rows, tx).await,
+            false => send_batches(db, query, rows, tx).await,
+        }
+    };
+    let consuming = async move {
+        let rows = rx.recv().await.map_or(0, |batch| u64::from(batch.rows));
+        // Closing the channel ends the read after its first batch.
+        drop(rx);
+        rows
+    };
+    let (read, first) = tokio::join!(reading, consuming);
+    match read {
+        Ok(_) | Err(SourceError::Closed) => Ok(first),
+        Err(error) => Err(error),
+    }
+}
+
+fn explain(error: &SourceError) -> String {
+    match error {
+        SourceError::Database { source, .. } => format!("{source:#}"),
+        other => other.to_string(),
+    }
+}
