@@ -47,7 +47,7 @@ fn text(output: &Output) -> String {
 /// Every operation, as an acme Admin, with data drawn from the document
 /// (valid and invalid): no 5xx, and every status, media type, header and
 /// body is one the document declares. Bounded by examples per operation
-/// and by time, so it takes about a minute on two cores.
+/// (about 2,700 cases), so it takes under a minute on two cores.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_only_what_its_document_declares() {
     let service = TestService::start().await;
@@ -83,8 +83,13 @@ async fn the_api_answers_only_what_its_document_declares() {
             "use_after_free,positive_data_acceptance",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--max-examples", "25", "--seed", "18", "--workers", "2"])
-        .args(["--max-time", "120", "--request-timeout", "20"])
+        // Bounded by examples, not by time: with `--max-time`, schemathesis
+        // fuzzes until the time is spent, so every run ended on a limit
+        // tripping in the middle of some operation's scenario, and the one
+        // CI failure of this test ended 2 s past it with nothing that a
+        // run without the limit reproduces.
+        .args(["--max-examples", "100", "--seed", "18", "--workers", "2"])
+        .args(["--request-timeout", "20"])
         .args(["--output-truncate", "false"])
         .args(["--suppress-health-check", "all"]);
     let output = run(schemathesis).await;
