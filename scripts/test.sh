@@ -58,6 +58,13 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
+step "services: MariaDB on 127.0.0.1:3306 (the MySQL/MariaDB source tests create and drop their own databases)"
+if ! mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1; then
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    for _ in $(seq 1 30); do mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -u root ping
+
 step "format check"
 cargo fmt --all --check
 

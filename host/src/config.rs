@@ -32,6 +32,7 @@ use exporter_jobs::retry::RetryPolicy;
 use exporter_jobs::worker::WorkerSettings;
 use exporter_registry::RegistrySettings;
 use exporter_runtime::SandboxLimits;
+use exporter_source::sources::{SourceConfig, validate_sources};
 
 pub use exporter_store::Secret;
 
@@ -56,6 +57,10 @@ pub struct Config {
     pub registry: RegistrySettings,
     /// What every plugin may use during one export.
     pub sandbox: SandboxLimits,
+    /// Databases datasets read from, besides the service's own (the
+    /// `default` source): `[sources.warehouse] url = "postgres://..."`.
+    /// Opened read-only where the engine allows.
+    pub sources: BTreeMap<String, SourceConfig>,
     /// Serve the REST API (false for `exporter worker`, which serves only
     /// health, readiness and metrics). Set by the command, not configured.
     #[serde(skip)]
@@ -80,6 +85,7 @@ impl Default for Config {
             callbacks: CallbackSettings::default(),
             registry: RegistrySettings::default(),
             sandbox: SandboxLimits::default(),
+            sources: BTreeMap::new(),
             serve_api: true,
         }
     }
@@ -622,6 +628,7 @@ impl Effective {
             ("registry", config.registry.validate()),
             ("callbacks", config.callbacks.validate()),
             ("sandbox", config.sandbox.validate()),
+            ("sources", validate_sources(&config.sources)),
         ];
         for (section, checked) in sections {
             if let Err(invalid) = checked {

@@ -24,6 +24,7 @@ use exporter_registry::{
 };
 use exporter_runtime::{PluginEngine, RuntimeConfig};
 use exporter_source::Catalog;
+use exporter_source::sources::Sources;
 use exporter_store::blob::{BlobStore, LinkSigner};
 use exporter_store::db::Database;
 
@@ -83,6 +84,23 @@ async fn open_catalog(db: &Database) -> anyhow::Result<Catalog> {
         .context("reading the dataset catalog")
 }
 
+/// The configured sources besides the service's own database. One that
+/// cannot be reached now is logged, not fatal: its exports fail (and are
+/// retried) until it is back.
+pub async fn open_sources(config: &Config, db: &Database) -> anyhow::Result<Sources> {
+    let (sources, unreachable) = Sources::open(db, &config.sources)
+        .await
+        .context("opening the configured sources")?;
+    for (name, error) in unreachable {
+        tracing::warn!(
+            source = name,
+            error = format!("{error:#}"),
+            "source not reachable now; its exports wait for it"
+        );
+    }
+    Ok(sources)
+}
+
 /// Starts everything; returns once the API is listening.
 pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     let config = Arc::new(config);
@@ -99,6 +117,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
     let registry = open_registry(&config, &db, &blobs, &metrics).await?;
     let formats = registry.formats().clone();
     let catalog = open_catalog(&db).await?;
+    let sources = open_sources(&config, &db).await?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -126,6 +145,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         },
         db: db.clone(),
         catalog: catalog.clone(),
+        sources: sources.clone(),
         repo: repo.clone(),
         queue: queue.clone(),
         blobs: blobs.clone(),
@@ -157,6 +177,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         let runner = Arc::new(JobRunner {
             repo: repo.clone(),
             catalog: catalog.clone(),
+            sources: sources.clone(),
             queue: queue.clone(),
             blobs: blobs.clone(),
             formats,

@@ -413,11 +413,8 @@ async fn a_catalog_file_applies_and_the_service_picks_it_up() {
     let (_, _, bytes) = service
         .export_and_download(&admin, json!({"dataType": "desktop", "format": "csv"}))
         .await;
-    assert!(
-        String::from_utf8(bytes)
-            .unwrap()
-            .starts_with("id,started_at\n")
-    );
+    let text = String::from_utf8(bytes).unwrap();
+    assert_eq!(text.lines().next(), Some("id,started_at"), "{text}");
 
     let again = cli(&service, &["dataset", "apply", file]);
     assert!(

@@ -44,7 +44,7 @@ fn january(dataset: Arc<Dataset>, columns: &[&str]) -> ExportQuery {
 async fn export(db: &TestDatabase, query: &ExportQuery, format: &str) -> (Vec<u8>, u64) {
     let sink = MemorySink::default();
     let stats = Export {
-        db: &db.db,
+        source: (&db.db).into(),
         query,
         formatter: &load(format),
         options: vec![],
@@ -161,7 +161,7 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
     let mut bad = january(seed::dataset("sessions"), &["id", "password"]);
     bad.user_id = None;
     match (Export {
-        db: &db.db,
+        source: (&db.db).into(),
         query: &bad,
         formatter: &load("csv"),
         options: vec![],

@@ -120,7 +120,7 @@ async fn export_one(
         None => Box::new(memory.clone()),
     };
     let stats = Export {
-        db: &db.db,
+        source: (&db.db).into(),
         query: &everything(data_type),
         formatter,
         options: Vec::new(),
@@ -214,7 +214,7 @@ async fn export_in_parts(db: &TestDatabase, formatter: &Formatter) -> Vec<(Strin
         max_parts: MAX_PARTS,
     };
     let stats = Export {
-        db: &db.db,
+        source: (&db.db).into(),
         query: &query,
         formatter,
         options: request.plugin_options(),

@@ -18,10 +18,12 @@ use super::{cli_runtime_config, human_bytes, load_plugin, parse_option};
 use exporter_export::Export;
 use exporter_runtime::batch::{DEFAULT_BATCH_ROWS, time};
 use exporter_runtime::{ExportContext, WriteSink};
-use exporter_source::catalog::check::check;
+use exporter_source::check::check;
+use exporter_source::catalog::draft::{DraftRequest, draft};
 use exporter_source::catalog::store::{Installed, ORIGIN_OPERATOR};
 use exporter_source::catalog::{self, CatalogStore, DEFAULT_SOURCE};
 use exporter_source::query::select_with_literals;
+use exporter_source::sources::{SourcePool, Sources, introspect};
 use exporter_source::{Catalog, Dataset, ExportQuery};
 use exporter_store::db::Database;
 
@@ -31,6 +33,9 @@ pub enum DatasetCommand {
     List(ListArgs),
     /// Print a dataset's catalog entry (TOML), as `apply` takes it.
     Show(ShowArgs),
+    /// Draft a catalog entry from a table's own catalog: its columns and
+    /// their types, printed to review (then `dataset apply` it).
+    Add(AddArgs),
     /// Install the datasets of a catalog file: each is validated and run
     /// against its source, the changes are shown, then each changed one
     /// becomes a new version.
@@ -59,6 +64,34 @@ pub struct ShowArgs {
     database: DatabaseArgs,
     /// The dataset's name.
     name: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The new dataset's name.
+    name: String,
+    /// A configured source (`[sources.NAME]`), or `default`.
+    #[arg(long, default_value = DEFAULT_SOURCE)]
+    source: String,
+    /// The table or view: `orders`, `public.orders`.
+    #[arg(long)]
+    table: String,
+    /// The column holding the organization id.
+    #[arg(long)]
+    tenant_column: String,
+    /// The date or timestamp column a date range filters on.
+    #[arg(long)]
+    range_column: Option<String>,
+    /// The column(s) identifying a row; repeat, or separate with commas.
+    #[arg(long, required = true, value_delimiter = ',')]
+    key: Vec<String>,
+    /// The column a `userId` filter applies to.
+    #[arg(long)]
+    user_column: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -163,8 +196,8 @@ fn parse_day(text: &str) -> Result<i32, String> {
 
 /// The catalog of an existing data directory: its database migrated (a
 /// newer binary's tables) and the shipped datasets installed, as `serve`
-/// would at start-up.
-async fn open_catalog(state: &ServiceState) -> anyhow::Result<(Database, Catalog)> {
+/// would at start-up; and the sources its configuration names.
+async fn open_catalog(state: &ServiceState) -> anyhow::Result<(Database, Catalog, Sources)> {
     let db = open_migrated(state).await?;
     CatalogStore::new(db.clone())
         .install_defaults()
@@ -173,21 +206,28 @@ async fn open_catalog(state: &ServiceState) -> anyhow::Result<(Database, Catalog
     let catalog = Catalog::load(db.clone())
         .await
         .context("reading the dataset catalog")?;
-    Ok((db, catalog))
+    let (sources, unreachable) = Sources::open(&db, &state.config.sources)
+        .await
+        .context("opening the configured sources")?;
+    for (name, error) in unreachable {
+        eprintln!("warning: source {name} is not reachable now: {error:#}");
+    }
+    Ok((db, catalog, sources))
 }
 
 pub fn run(command: DatasetCommand, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     match command {
         DatasetCommand::List(args) => runtime()?.block_on(async {
             let state = args.database.state(data_dir)?.existing()?;
-            let (db, catalog) = open_catalog(&state).await?;
+            let (db, catalog, sources) = open_catalog(&state).await?;
             print!("{}", list(&catalog.list()));
+            sources.close().await;
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }),
         DatasetCommand::Show(args) => runtime()?.block_on(async {
             let state = args.database.state(data_dir)?.existing()?;
-            let (db, catalog) = open_catalog(&state).await?;
+            let (db, catalog, sources) = open_catalog(&state).await?;
             let dataset = catalog.get(&args.name).with_context(|| {
                 format!(
                     "no dataset {:?}; the catalog has: {}",
@@ -197,13 +237,15 @@ pub fn run(command: DatasetCommand, data_dir: Option<&Path>) -> anyhow::Result<E
             })?;
             println!("# version {}", dataset.version);
             print!("{}", catalog::render(&dataset));
+            sources.close().await;
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }),
+        DatasetCommand::Add(args) => add(args, data_dir),
         DatasetCommand::Apply(args) => apply(args, data_dir),
         DatasetCommand::Remove(args) => runtime()?.block_on(async {
             let state = args.database.state(data_dir)?.existing()?;
-            let (db, catalog) = open_catalog(&state).await?;
+            let (db, catalog, sources) = open_catalog(&state).await?;
             let store = catalog.store().context("the catalog has no database")?;
             if !store.remove(&args.name, &whoami()).await? {
                 anyhow::bail!(
@@ -216,12 +258,13 @@ pub fn run(command: DatasetCommand, data_dir: Option<&Path>) -> anyhow::Result<E
                 "removed {}: new jobs can no longer ask for it; jobs already created on it finish",
                 args.name
             );
+            sources.close().await;
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }),
         DatasetCommand::Check(args) => runtime()?.block_on(async {
             let state = args.database.state(data_dir)?.existing()?;
-            let (db, catalog) = open_catalog(&state).await?;
+            let (db, catalog, sources) = open_catalog(&state).await?;
             let datasets = match &args.name {
                 Some(name) => vec![catalog.get(name).with_context(|| {
                     format!("no dataset {name:?}; the catalog has: {}", names(&catalog))
@@ -230,7 +273,7 @@ pub fn run(command: DatasetCommand, data_dir: Option<&Path>) -> anyhow::Result<E
             };
             let mut failed = 0;
             for dataset in &datasets {
-                match check_one(dataset, &db).await {
+                match check_one(dataset, &sources).await {
                     Ok(report) => {
                         println!(
                             "ok      {} (version {}): {} sample rows decoded",
@@ -246,6 +289,7 @@ pub fn run(command: DatasetCommand, data_dir: Option<&Path>) -> anyhow::Result<E
                     }
                 }
             }
+            sources.close().await;
             db.close().await;
             Ok(match failed {
                 0 => ExitCode::SUCCESS,
@@ -255,9 +299,18 @@ pub fn run(command: DatasetCommand, data_dir: Option<&Path>) -> anyhow::Result<E
         DatasetCommand::Export(args) => export(args, data_dir),
         DatasetCommand::Sql(args) => runtime()?.block_on(async {
             let state = args.database.state(data_dir)?.existing()?;
-            let (db, catalog) = open_catalog(&state).await?;
+            let (db, catalog, sources) = open_catalog(&state).await?;
             let query = args.resolve(&db, &catalog).await?;
+            let engine = sources.get(&query.dataset.source).map(|s| s.engine());
+            if engine != Some(exporter_source::sources::SourceEngine::Postgres) {
+                anyhow::bail!(
+                    "dataset {:?} reads source {:?}, which is not PostgreSQL: `dataset sql` prints the SELECT that PostgreSQL's COPY runs",
+                    query.dataset.name,
+                    query.dataset.source
+                );
+            }
             println!("{}", select_with_literals(&query)?);
+            sources.close().await;
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }),
@@ -292,21 +345,62 @@ fn list(datasets: &[Arc<Dataset>]) -> String {
     out
 }
 
-/// A dataset checked against its source; only the service's own database
-/// is a source until sources are configured.
+/// A dataset checked against its source.
 async fn check_one(
     dataset: &Arc<Dataset>,
-    db: &Database,
-) -> anyhow::Result<catalog::check::CheckReport> {
-    if dataset.source != DEFAULT_SOURCE {
+    sources: &Sources,
+) -> anyhow::Result<exporter_source::check::CheckReport> {
+    let Some(source) = sources.get(&dataset.source) else {
         anyhow::bail!(
-            "dataset {:?}: source {:?} is not configured; add [sources.{}] to the configuration, or use \"default\" (the service's database)",
+            "dataset {:?}: source {:?} is not configured; add [sources.{}] to the configuration, or use \"{DEFAULT_SOURCE}\" (the service's database)",
             dataset.name,
             dataset.source,
             dataset.source
         );
-    }
-    Ok(check(dataset, db).await?)
+    };
+    Ok(check(dataset, &source).await?)
+}
+
+fn add(args: AddArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let state = args.database.state(data_dir)?.existing()?;
+    runtime()?.block_on(async {
+        let (db, _, sources) = open_catalog(&state).await?;
+        let source = sources.get(&args.source).with_context(|| {
+            format!(
+                "no source {:?}: add [sources.{}] to the configuration (it has: {})",
+                args.source,
+                args.source,
+                sources.names().collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        let found = introspect(&source, &args.table).await?;
+        let request = DraftRequest {
+            name: args.name.clone(),
+            source: args.source.clone(),
+            table: args.table.clone(),
+            tenant_column: args.tenant_column.clone(),
+            range_column: args.range_column.clone(),
+            key: args.key.clone(),
+            user_column: args.user_column.clone(),
+            description: args.description.clone(),
+        };
+        let drafted = draft(&request, &found, source.engine())?;
+        println!(
+            "# {} columns of {} on {} ({}); review, then `exporter dataset apply` this file",
+            drafted.dataset.columns.len(),
+            args.table,
+            args.source,
+            source.engine()
+        );
+        for note in &drafted.notes {
+            println!("# note: {note}");
+            eprintln!("note: {note}");
+        }
+        print!("{}", catalog::render(&drafted.dataset));
+        db.close().await;
+        sources.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn apply(args: ApplyArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -322,13 +416,13 @@ fn apply(args: ApplyArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     }
     let state = args.database.state(data_dir)?.existing()?;
     runtime()?.block_on(async {
-        let (db, catalog) = open_catalog(&state).await?;
+        let (db, catalog, sources) = open_catalog(&state).await?;
         // Everything is checked before anything is installed: a file
         // applies whole or not at all.
         let mut checked = Vec::new();
         for dataset in datasets {
             let dataset = Arc::new(dataset);
-            let report = check_one(&dataset, &db).await?;
+            let report = check_one(&dataset, &sources).await?;
             checked.push((dataset, report));
         }
         let mut changes = 0;
@@ -411,7 +505,7 @@ fn export(args: DatasetExportArgs, data_dir: Option<&Path>) -> anyhow::Result<Ex
         .check_options(&args.options)
         .map_err(anyhow::Error::msg)?;
     runtime()?.block_on(async {
-        let (db, catalog) = open_catalog(&state).await?;
+        let (db, catalog, sources) = open_catalog(&state).await?;
         let query = args.query.resolve(&db, &catalog).await?;
         let name = query.dataset.name.clone();
         let temp = super::out::temp_file_beside(&args.out)?;
@@ -425,8 +519,14 @@ fn export(args: DatasetExportArgs, data_dir: Option<&Path>) -> anyhow::Result<Ex
             properties: vec![("dataType".into(), name.clone())],
         };
         let started = Instant::now();
+        let source = sources.get(&query.dataset.source).with_context(|| {
+            format!(
+                "dataset {name:?} reads source {:?}, which the configuration does not name; add [sources.{}]",
+                query.dataset.source, query.dataset.source
+            )
+        })?;
         let stats = Export {
-            db: &db,
+            source: SourcePool::from(&*source),
             query: &query,
             formatter: &formatter,
             options: args.options.clone(),

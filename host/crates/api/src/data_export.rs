@@ -21,6 +21,7 @@ use exporter_runtime::batch::{DEFAULT_BATCH_ROWS, time};
 use exporter_runtime::{ChunkSink, ExportContext};
 use std::sync::Arc;
 
+use exporter_source::sources::SourcePool;
 use exporter_source::{Dataset, ExportQuery, SourceError, count_rows};
 use exporter_store::db::now_micros;
 
@@ -173,6 +174,17 @@ async fn stream(
         .transpose()
     };
     let name = dataset.name.clone();
+    let source = state.sources.get(&dataset.source).ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!(
+                "dataset {name:?} reads source {:?}, which this service's configuration does not name",
+                dataset.source
+            ),
+        )
+    })?;
+    let source = SourcePool::from(&*source);
     let query = ExportQuery {
         dataset,
         organization_id,
@@ -196,7 +208,7 @@ async fn stream(
                 ),
             )
         })?;
-    let rows = count_rows(&state.db, &query).await.map_err(|e| match e {
+    let rows = count_rows(&source, &query).await.map_err(|e| match e {
         SourceError::Query(e) => Problem::unprocessable("invalid-request", e.to_string()),
         SourceError::Database { source, .. } => {
             Problem::from_chain(&source, "the database is not available; try again shortly")
@@ -221,14 +233,13 @@ async fn stream(
         generated_at: now_micros(),
         properties: vec![("Data".to_owned(), name.clone())],
     };
-    let db = state.db.clone();
     let metrics = state.metrics.clone();
     let format_name = info.name.clone();
     let errors = tx.clone();
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         let result = Export {
-            db: &db,
+            source,
             query: &query,
             formatter: &formatter,
             options: Vec::new(),

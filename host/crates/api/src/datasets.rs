@@ -14,7 +14,7 @@ use super::problem::Problem;
 use super::responses::{Forbidden, NotFound, Unprocessable};
 use super::state::AppState;
 use exporter_auth::{Caller, Role};
-use exporter_source::catalog::check::check;
+use exporter_source::check::check;
 use exporter_source::catalog::store::{Installed, ORIGIN_OPERATOR};
 use exporter_source::catalog::{DEFAULT_SOURCE, validate};
 use exporter_source::{Dataset, DatasetColumn};
@@ -167,14 +167,14 @@ pub async fn put(
     dataset.name = name;
     let invalid = |detail: String| Problem::unprocessable("invalid-dataset", detail);
     validate(&dataset).map_err(|e| invalid(e.to_string()))?;
-    if dataset.source != DEFAULT_SOURCE {
+    let Some(source) = state.sources.get(&dataset.source) else {
         return Err(invalid(format!(
-            "dataset {:?}: source {:?} is not configured; add [sources.{}] to the configuration, or use \"default\" (the service's database)",
+            "dataset {:?}: source {:?} is not configured; add [sources.{}] to the configuration, or use \"{DEFAULT_SOURCE}\" (the service's database)",
             dataset.name, dataset.source, dataset.source
         )));
-    }
+    };
     let dataset = Arc::new(dataset);
-    let report = check(&dataset, &state.db)
+    let report = check(&dataset, &source)
         .await
         .map_err(|e| invalid(e.to_string()))?;
     let store = state

@@ -33,6 +33,8 @@ pub struct Shared {
     pub db: Database,
     /// The datasets, as every process sees them.
     pub catalog: exporter_source::Catalog,
+    /// Where datasets read their rows.
+    pub sources: exporter_source::sources::Sources,
     pub repo: JobRepo,
     pub queue: ExportQueue,
     pub blobs: BlobStore,

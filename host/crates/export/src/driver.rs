@@ -20,8 +20,8 @@ use crate::error::ExportError;
 use crate::parts::cutter::{Cutter, Encoder, PartPlan, PartPublisher, PartedStats};
 use crate::progress::{Progress, Written};
 use exporter_runtime::{ChunkSink, ExportContext, Formatter, RunStats};
+use exporter_source::sources::SourcePool;
 use exporter_source::{ExportQuery, RowKey, send_batches, send_keyed_batches};
-use exporter_store::db::Database;
 
 /// Batches queued between the query and the plugin: enough to overlap
 /// database reads with encoding, few enough to bound memory.
@@ -30,7 +30,9 @@ const CHANNEL_BATCHES: usize = 2;
 /// One export: its rows, the plugin that encodes them, and where its
 /// progress goes.
 pub struct Export<'a> {
-    pub db: &'a Database,
+    /// The pool of the dataset's source (`(&database).into()` for the
+    /// service's own).
+    pub source: SourcePool,
     pub query: &'a ExportQuery,
     pub formatter: &'a Formatter,
     pub options: Vec<(String, String)>,
@@ -98,7 +100,7 @@ impl Export<'_> {
         publisher: Box<dyn PartPublisher>,
     ) -> Result<PartedStats, ExportError> {
         let Export {
-            db,
+            source,
             query,
             formatter,
             options,
@@ -125,8 +127,8 @@ impl Export<'_> {
 
         let batch_rows = batch_rows.max(1);
         let sent = match rows {
-            Rows::All => send_batches(db, query, batch_rows, tx).await,
-            Rows::Keyed { after } => send_keyed_batches(db, query, after, batch_rows, tx).await,
+            Rows::All => send_batches(source, query, batch_rows, tx).await,
+            Rows::Keyed { after } => send_keyed_batches(source, query, after, batch_rows, tx).await,
         };
         if sent.is_ok() {
             let _ = complete_tx.send(());

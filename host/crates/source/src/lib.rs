@@ -3,12 +3,15 @@
 //! tenant-scoped queries streamed into columnar batches (`query`; PostgreSQL
 //! through binary `COPY`, `query::pg_copy`), the deterministic demo data
 //! (`demo`), and rows read from NDJSON or CSV files with their schema
-//! inferred (`rows`, the command line's input).
+//! inferred (`rows`, the command line's input); named `sources` (the
+//! databases datasets read, read-only) and `check`, a dataset run against
+//! its source before it is installed.
 //!
 //! Imports the runtime (for batches) and the stores (for the database);
 //! knows nothing of plugins running, jobs or HTTP.
 
 pub mod catalog;
+pub mod check;
 pub mod demo;
 pub mod query;
 pub mod rows;

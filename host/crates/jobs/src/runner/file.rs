@@ -28,6 +28,7 @@ pub(super) async fn export(
     let Prepared {
         request,
         query,
+        source,
         formatter,
         options,
         context,
@@ -56,7 +57,7 @@ pub(super) async fn export(
     );
 
     let export = Export {
-        db: runner.repo.database(),
+        source,
         query: &query,
         formatter: &formatter,
         options,

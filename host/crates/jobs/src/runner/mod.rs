@@ -137,6 +137,8 @@ pub struct JobRunner {
     pub repo: JobRepo,
     /// The datasets, and the versions jobs were created on.
     pub catalog: exporter_source::Catalog,
+    /// Where datasets read their rows: `default` and the configured ones.
+    pub sources: exporter_source::sources::Sources,
     pub queue: ExportQueue,
     pub blobs: BlobStore,
     pub formats: FormatRegistry,

@@ -40,6 +40,7 @@ pub(super) async fn export(
     let Prepared {
         request,
         query,
+        source,
         mut formatter,
         options,
         context,
@@ -140,7 +141,7 @@ pub(super) async fn export(
             max_parts: MAX_PARTS,
         };
         let export = Export {
-            db,
+            source: source.clone(),
             query,
             formatter: &formatter,
             options,

@@ -3,6 +3,7 @@
 
 use exporter_runtime::batch::time;
 use exporter_runtime::{ExportContext, FormatInfo, Formatter};
+use exporter_source::sources::SourcePool;
 use exporter_source::{ExportQuery, count_rows};
 
 use super::{JobRunner, RunOutcome, record_plugin};
@@ -13,6 +14,8 @@ use crate::repo::Lease;
 pub(super) struct Prepared {
     pub request: ExportRequest,
     pub query: ExportQuery,
+    /// The pool of the dataset's source.
+    pub source: SourcePool,
     /// The format's version for this organization, pinned for the whole
     /// run: an activation meanwhile does not touch this export. (An export
     /// in parts that resumes may go back to the version of its parts.)
@@ -55,6 +58,13 @@ pub(super) async fn prepare(
             })));
         }
     };
+    let Some(source) = runner.sources.get(&dataset.source) else {
+        return Ok(Err(RunOutcome::Failed(format!(
+            "dataset {:?} reads source {:?}, which this worker's configuration does not name; add [sources.{}]",
+            dataset.name, dataset.source, dataset.source
+        ))));
+    };
+    let source = SourcePool::from(&*source);
     let query = match request.query(dataset) {
         Ok(query) => query,
         Err(e) => return Ok(Err(RunOutcome::Failed(e.to_string()))),
@@ -74,7 +84,7 @@ pub(super) async fn prepare(
         return Ok(Err(RunOutcome::Failed(e.to_string())));
     }
 
-    let total_rows = match count_rows(runner.repo.database(), &query).await {
+    let total_rows = match count_rows(&source, &query).await {
         Ok(total) => total,
         Err(e) if e.is_transient() => return Ok(Err(runner.transient(job, e.to_string()))),
         Err(e) => return Ok(Err(RunOutcome::Failed(e.to_string()))),
@@ -89,6 +99,7 @@ pub(super) async fn prepare(
     Ok(Ok(Prepared {
         request,
         query,
+        source,
         formatter,
         options,
         context,

@@ -5,12 +5,15 @@
 //! - `validate`: what an entry must be before it is installed (read-only
 //!   SQL, declared key and range columns);
 //! - `file`: the TOML catalog file (`exporter dataset apply`);
-//! - `check`: an entry run against its source (a sample decoded);
+//! - `draft`: an entry drafted from a table's catalog (`dataset add`);
+//!
+//! Running an entry against its source is `crate::check`'s: the catalog
+//! knows nothing of reading rows.
 //! - `seed`: the shipped `datasets/default.toml`;
 //! - `store`: versions in the service's database, and the live catalog
 //!   every process polls.
 
-pub mod check;
+pub mod draft;
 mod file;
 mod model;
 pub mod seed;

@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use exporter_runtime::ColumnType;
 
-/// The name of the service's own database as a source.
-pub const DEFAULT_SOURCE: &str = "default";
+pub use crate::sources::DEFAULT_SOURCE;
 
 /// One exportable dataset: an entry of a catalog file, and the body of
 /// `PUT /api/admin/datasets/{name}`.

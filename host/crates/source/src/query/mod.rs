@@ -6,7 +6,8 @@
 //! - `sql`: the SQL text built from the catalog, every value bound;
 //! - `read`: reading a query, dispatched by engine, and counting its rows;
 //! - `sqlite`: SQLite rows decoded into batches;
-//! - `pg_copy`: PostgreSQL through binary `COPY`.
+//! - `pg_copy`: PostgreSQL through binary `COPY`;
+//! - `mysql`: MySQL and MariaDB rows, streamed.
 
 mod mysql;
 mod pg_copy;

@@ -1,10 +1,13 @@
-//! Reading a query: dispatched by engine, and its rows counted.
+//! Reading a query: dispatched by the engine of the dataset's source, and
+//! its rows counted.
 
 use tokio::sync::mpsc;
 
-use super::sql::{Placeholders, Shape, audited, bind_sqlite, build};
-use super::{ExportQuery, Keyed, QueryError, RowKey};
+use super::mysql::{MySqlParam, MySqlRowsError};
+use super::sql::{Param, Placeholders, Shape, audited, bind_sqlite, build};
+use super::{ExportQuery, Keyed, QueryError, RowKey, read_schema};
 use crate::catalog::Dialect;
+use crate::sources::{Source, SourcePool};
 use exporter_runtime::Batch;
 use exporter_store::db::Database;
 
@@ -39,11 +42,44 @@ impl SourceError {
     }
 }
 
+/// The service's own database as a source (the `default` source's pool).
+impl From<&Database> for SourcePool {
+    fn from(db: &Database) -> Self {
+        match db {
+            Database::Sqlite(pool) => SourcePool::Sqlite(pool.clone()),
+            Database::Postgres(pool) => SourcePool::Postgres(pool.clone()),
+        }
+    }
+}
+
+impl From<&SourcePool> for SourcePool {
+    fn from(pool: &SourcePool) -> Self {
+        pool.clone()
+    }
+}
+
+impl From<&Source> for SourcePool {
+    fn from(source: &Source) -> Self {
+        source.pool.clone()
+    }
+}
+
+impl SourcePool {
+    /// The SQL dialect the pool's engine speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            SourcePool::Sqlite(_) => Dialect::Sqlite,
+            SourcePool::Postgres(_) => Dialect::Postgres,
+            SourcePool::MySql(_) => Dialect::MySql,
+        }
+    }
+}
+
 /// Runs `query` and sends its rows as batches of up to `batch_rows` rows.
 /// Rows stream from the database: memory holds one batch being built plus
 /// the channel's capacity. Returns the number of rows sent.
 pub async fn send_batches(
-    db: &Database,
+    db: impl Into<SourcePool>,
     query: &ExportQuery,
     batch_rows: usize,
     tx: mpsc::Sender<Batch>,
@@ -54,7 +90,7 @@ pub async fn send_batches(
 /// [`send_batches`] for an export written in parts: every batch ends with
 /// the rows' keys ([`Keyed`]), and the rows start after `after`.
 pub async fn send_keyed_batches(
-    db: &Database,
+    db: impl Into<SourcePool>,
     query: &ExportQuery,
     after: Option<&RowKey>,
     batch_rows: usize,
@@ -64,31 +100,81 @@ pub async fn send_keyed_batches(
 }
 
 async fn read(
-    db: &Database,
+    db: impl Into<SourcePool>,
     query: &ExportQuery,
     keyed: Option<Keyed<'_>>,
     batch_rows: usize,
     tx: mpsc::Sender<Batch>,
 ) -> Result<u64, SourceError> {
-    match db {
-        Database::Sqlite(pool) => {
-            super::sqlite::send_batches(pool, query, keyed, batch_rows, tx).await
+    match db.into() {
+        SourcePool::Sqlite(pool) => {
+            super::sqlite::send_batches(&pool, query, keyed, batch_rows, tx).await
         }
         // Binary COPY: several times faster than fetching row by row.
-        Database::Postgres(pool) => {
-            super::pg_copy::send_batches(pool, query, keyed, batch_rows, tx).await
+        SourcePool::Postgres(pool) => {
+            super::pg_copy::send_batches(&pool, query, keyed, batch_rows, tx).await
+        }
+        // Streamed row by row (`fetch`, never the whole result).
+        SourcePool::MySql(pool) => {
+            let schema = read_schema(query, keyed)?;
+            let sql = build(
+                query,
+                Dialect::MySql,
+                Shape::Rows,
+                keyed,
+                Placeholders::Question,
+            )?;
+            let params = mysql_params(&sql.params)?;
+            super::mysql::send_rows(&pool, &sql.text, &params, &schema, batch_rows, tx)
+                .await
+                .map_err(|e| match e {
+                    MySqlRowsError::Closed => SourceError::Closed,
+                    MySqlRowsError::Database(source) => SourceError::Database {
+                        dataset: query.dataset.name.clone(),
+                        source: source.into(),
+                    },
+                })
         }
     }
 }
 
+/// Parameters as MySQL binds them: days as dates, instants as UTC
+/// DATETIMEs (the session's time zone is UTC).
+fn mysql_params(params: &[Param]) -> Result<Vec<MySqlParam>, QueryError> {
+    params
+        .iter()
+        .map(|param| {
+            Ok(match param {
+                Param::Text(text) => MySqlParam::Text(text.clone()),
+                Param::Int(n) => MySqlParam::Int(*n),
+                Param::Day(day) => MySqlParam::Date(
+                    time::Date::from_julian_day(2_440_588 + *day)
+                        .map_err(|_| QueryError::day_out_of_range("a range bound", *day))?,
+                ),
+                Param::Instant(micros) => MySqlParam::Timestamp(
+                    time::OffsetDateTime::UNIX_EPOCH
+                        .checked_add(time::Duration::microseconds(*micros))
+                        .ok_or_else(|| QueryError::OutOfRange {
+                            field: "a row key",
+                            value: format!("{micros} µs"),
+                        })?,
+                ),
+            })
+        })
+        .collect()
+}
+
 /// How many rows `query` will export (for progress percentages).
-pub async fn count_rows(db: &Database, query: &ExportQuery) -> Result<u64, SourceError> {
+pub async fn count_rows(
+    db: impl Into<SourcePool>,
+    query: &ExportQuery,
+) -> Result<u64, SourceError> {
     let failed = |source: sqlx::Error| SourceError::Database {
         dataset: query.dataset.name.clone(),
         source: source.into(),
     };
-    let count: i64 = match db {
-        Database::Sqlite(pool) => {
+    let count: i64 = match db.into() {
+        SourcePool::Sqlite(pool) => {
             let sql = build(
                 query,
                 Dialect::Sqlite,
@@ -97,9 +183,30 @@ pub async fn count_rows(db: &Database, query: &ExportQuery) -> Result<u64, Sourc
                 Placeholders::Question,
             )?;
             let q = bind_sqlite!(sqlx::query_scalar(audited(&sql)), sql);
-            q.fetch_one(pool).await.map_err(failed)?
+            q.fetch_one(&pool).await.map_err(failed)?
         }
-        Database::Postgres(pool) => {
+        SourcePool::MySql(pool) => {
+            let sql = build(
+                query,
+                Dialect::MySql,
+                Shape::Count,
+                None,
+                Placeholders::Question,
+            )?;
+            let mut q = sqlx::query_scalar(audited(&sql));
+            for param in mysql_params(&sql.params)? {
+                q = match param {
+                    MySqlParam::Text(v) => q.bind(v),
+                    MySqlParam::Int(v) => q.bind(v),
+                    MySqlParam::Date(v) => q.bind(v),
+                    MySqlParam::Timestamp(v) => {
+                        q.bind(time::PrimitiveDateTime::new(v.date(), v.time()))
+                    }
+                };
+            }
+            q.fetch_one(&pool).await.map_err(failed)?
+        }
+        SourcePool::Postgres(pool) => {
             // Literals, as `COPY` reads them: an untyped literal takes the
             // column's type, where a bound text would not compare with a
             // numeric tenant column.
@@ -111,7 +218,7 @@ pub async fn count_rows(db: &Database, query: &ExportQuery) -> Result<u64, Sourc
                 Placeholders::PgLiterals,
             )?;
             sqlx::query_scalar(audited(&sql))
-                .fetch_one(pool)
+                .fetch_one(&pool)
                 .await
                 .map_err(failed)?
         }

@@ -4,7 +4,7 @@
 //! [sources.warehouse]
 //! url = "postgres://reader@replica/app"   # sqlite://path/app.db, mysql://user:pw@host/db, mariadb://…
 //! max-connections = 4
-//! statement-timeout = "5m"
+//! statement-timeout = "1h"
 //! ```
 //!
 //! The URL may carry a password: it never reaches `Debug`, a printed
@@ -48,8 +48,8 @@ pub struct SourceConfig {
     /// a database the service does not own. Note that an export reads its
     /// rows with one streaming SELECT, and the engines count the time spent
     /// sending rows to a slow reader too: this bounds how long one export
-    /// may read from the source, so set it above the longest export (the
-    /// default, five minutes, is issue 19's).
+    /// may read from the source, so set it above the longest export
+    /// (default: one hour).
     #[serde(
         default = "default_statement_timeout",
         with = "exporter_settings::duration"
@@ -61,8 +61,11 @@ fn default_max_connections() -> u32 {
     4
 }
 
+/// An hour: an export reads its rows with one streaming statement, whose
+/// time the engines count whole, so the default must outlast a large
+/// export while still ending a query that would run for ever.
 fn default_statement_timeout() -> Duration {
-    Duration::from_secs(300)
+    Duration::from_secs(3600)
 }
 
 impl SourceConfig {
@@ -282,7 +285,7 @@ mod tests {
         let config: SourceConfig =
             toml_like(r#"{"url": "postgres://reader@replica/app"}"#).expect("parses");
         assert_eq!(config.max_connections, 4);
-        assert_eq!(config.statement_timeout, Duration::from_secs(300));
+        assert_eq!(config.statement_timeout, Duration::from_secs(3600));
         let config: SourceConfig = toml_like(
             r#"{"url": "sqlite://a.db", "max-connections": 2, "statement-timeout": "30s"}"#,
         )

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::model::Dataset;
+use crate::catalog::Dataset;
 use crate::query::{ExportQuery, SourceError, send_batches, send_keyed_batches};
-use exporter_store::db::Database;
+use crate::sources::{Source, SourcePool, introspect};
 
 /// Rows read to check the declared types.
 pub const SAMPLE_ROWS: usize = 200;
@@ -29,11 +29,14 @@ pub struct CheckError {
     pub problem: String,
 }
 
-/// Runs `dataset` on `db` (its source): once with every filter the host
-/// can add (a tenant, a user, a date range, a resume key), which matches
-/// no row but makes the engine resolve every column; then a sample of
-/// its rows, each value decoded as its column's declared type.
-pub async fn check(dataset: &Arc<Dataset>, db: &Database) -> Result<CheckReport, CheckError> {
+/// Runs `dataset` on `source` (its source): once with every filter the
+/// host can add (a tenant, a user, a date range, a resume key), which
+/// matches no row but makes the engine resolve every column; then a
+/// sample of its rows, each value decoded as its column's declared type.
+/// A dataset read from a table also has its key checked against the
+/// table's unique indexes.
+pub async fn check(dataset: &Arc<Dataset>, source: &Source) -> Result<CheckReport, CheckError> {
+    let db = SourcePool::from(source);
     let fail = |problem: String| CheckError {
         dataset: dataset.name.clone(),
         problem,
@@ -48,7 +51,7 @@ pub async fn check(dataset: &Arc<Dataset>, db: &Database) -> Result<CheckReport,
         to: dataset.range_column.as_ref().map(|_| 0),
         columns: Vec::new(),
     };
-    read(db, &filtered, 1, true).await.map_err(|e| {
+    read(&db, &filtered, 1, true).await.map_err(|e| {
         fail(format!(
             "its SQL does not run with the host's filters (tenant column {:?}{}{}): {}",
             dataset.tenant_column,
@@ -72,7 +75,7 @@ pub async fn check(dataset: &Arc<Dataset>, db: &Database) -> Result<CheckReport,
         to: None,
         ..filtered
     };
-    let sampled_rows = read(db, &sample, SAMPLE_ROWS, false).await.map_err(|e| {
+    let sampled_rows = read(&db, &sample, SAMPLE_ROWS, false).await.map_err(|e| {
         fail(format!(
             "a sample of its rows does not read: {}",
             explain(&e)
@@ -85,6 +88,27 @@ pub async fn check(dataset: &Arc<Dataset>, db: &Database) -> Result<CheckReport,
             dataset.name
         ));
     }
+    if let Some(table) = &dataset.table {
+        match introspect(source, table).await {
+            Ok(found) => {
+                let unique = found.unique_keys.iter().any(|columns| {
+                    columns.len() <= dataset.key.len()
+                        && columns.iter().all(|c| dataset.key.contains(c))
+                });
+                if !unique {
+                    warnings.push(format!(
+                        "dataset {:?}: no primary key or unique index of {table} covers its key [{}]; two rows with the same key would make an export in parts skip or repeat rows when it resumes",
+                        dataset.name,
+                        dataset.key.join(", ")
+                    ));
+                }
+            }
+            Err(error) => warnings.push(format!(
+                "dataset {:?}: could not read {table}'s indexes to check its key: {error}",
+                dataset.name
+            )),
+        }
+    }
     Ok(CheckReport {
         sampled_rows,
         warnings,
@@ -94,7 +118,7 @@ pub async fn check(dataset: &Arc<Dataset>, db: &Database) -> Result<CheckReport,
 /// Reads the first batch of `query` (keyed, to run the key's SQL too) and
 /// stops there.
 async fn read(
-    db: &Database,
+    db: &SourcePool,
     query: &ExportQuery,
     rows: usize,
     keyed: bool,
