@@ -340,8 +340,16 @@ fn nested(path: &[String], value: Value) -> Dict {
 
 /// The first key path of `dict` that `schema` (the defaults) does not
 /// have, dotted.
+/// Sections whose keys are names the operator chooses (`[sources.NAME]`):
+/// their entries are checked by their own type (unknown fields refused)
+/// rather than against the defaults, which have none.
+const NAMED_SECTIONS: &[&str] = &["sources"];
+
 fn unknown_key(schema: &Dict, dict: &Dict) -> Option<String> {
     for (key, value) in dict {
+        if NAMED_SECTIONS.contains(&key.as_str()) && schema.contains_key(key) {
+            continue;
+        }
         match (schema.get(key), value) {
             (None, _) => return Some(key.clone()),
             (Some(Value::Dict(_, section)), Value::Dict(_, inner)) => {
@@ -1021,6 +1029,14 @@ mod tests {
         let path = file(&dir, "[sandbx]\nmemory_bytes = 1\n");
         let error = refusal(Some(&path), &[]);
         assert!(error.contains("\"sandbx\""), "{error}");
+        // Sources are named by the operator; a typo inside one is its
+        // type's to refuse.
+        let path = file(
+            &dir,
+            "[sources.shop]\nurl = \"sqlite://x.db\"\nmax-conections = 2\n",
+        );
+        let error = refusal(Some(&path), &[]);
+        assert!(error.contains("max-conections"), "{error}");
         // Not configurable: set by the command, or by tests in code.
         let path = file(&dir, "serve_api = false\n");
         assert!(refusal(Some(&path), &[]).contains("serve_api"));

@@ -135,8 +135,11 @@ fn names(found: &IntrospectedTable) -> String {
 
 /// SQLite keeps dates and times as ISO-8601 text by convention (its date
 /// functions' own); the host reads them as days and microseconds since
-/// the epoch, so such a column is read through `julianday`. (Exporter's
-/// own tables store whole numbers and need none of this.)
+/// the epoch, so such a column is read through SQLite's own parsing:
+/// `unixepoch(.., 'subsec')` for instants (offsets such as `+02:00`
+/// honoured; exact to the millisecond, the precision SQLite's date
+/// functions keep), `julianday` for dates. (Exporter's own tables store
+/// whole numbers and need none of this.)
 fn sqlite_time(
     engine: SourceEngine,
     kind: ColumnType,
@@ -153,7 +156,7 @@ fn sqlite_time(
     let column = format!("d.\"{name}\"");
     match kind {
         ColumnType::Timestamp => Some(EngineSql::Any(format!(
-            "CAST(ROUND((julianday({column}) - 2440587.5) * 86400000000) AS INTEGER)"
+            "CAST(ROUND(unixepoch({column}, 'subsec') * 1000) AS INTEGER) * 1000"
         ))),
         ColumnType::Date => Some(EngineSql::Any(format!(
             "CAST(julianday({column}) - 2440587.5 AS INTEGER)"
@@ -232,7 +235,7 @@ mod tests {
             expression
                 .for_dialect(crate::catalog::Dialect::Sqlite)
                 .unwrap()
-                .contains("julianday(d.\"created_at\")")
+                .contains("unixepoch(d.\"created_at\", 'subsec')")
         );
     }
 
