@@ -458,3 +458,63 @@ async fn a_catalog_file_applies_and_the_service_picks_it_up() {
     );
     service.stop().await;
 }
+
+/// The tenant predicate is the host's, around the dataset's SQL: a query
+/// that selects every organization's rows still gives each caller only
+/// their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_scopes_every_dataset_to_the_callers_organization() {
+    let service = TestService::start().await;
+    let superadmin = service.token(SUPER).await;
+    let body = json!({
+        "description": "Every session, as the SQL sees them",
+        "query": "SELECT id, organization_id, started_at FROM sessions",
+        "tenantColumn": "organization_id",
+        "rangeColumn": "started_at",
+        "key": ["id"],
+        "columns": [
+            {"name": "id", "type": "text"},
+            {"name": "started_at", "type": "timestamp"},
+            {"name": "organization_id", "type": "text"},
+        ],
+    });
+    assert_eq!(put(&service, &superadmin, "everyone", &body).await.0, 201);
+    let mut seen = 0;
+    for (email, organization, other) in [
+        (ADMIN, "acme", "globex"),
+        ("admin@globex.test", "globex", "acme"),
+    ] {
+        let token = service.token(email).await;
+        // Naming the other organization: only a SuperAdmin may.
+        let response = service
+            .post(&token, "/api/export-jobs")
+            .json(&json!({"dataType": "everyone", "format": "csv",
+                "filters": {"organizationId": exporter::source::demo::demo_id("organization", other)}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 403);
+        let (_, _, bytes) = service
+            .export_and_download(&token, json!({"dataType": "everyone", "format": "csv"}))
+            .await;
+        let text = String::from_utf8(bytes).unwrap();
+        let own = exporter::source::demo::demo_id("organization", organization);
+        let rows: Vec<&str> = text.lines().skip(1).collect();
+        assert!(!rows.is_empty(), "{organization} has sessions");
+        assert!(
+            rows.iter().all(|row| row.ends_with(&format!(",{own}"))),
+            "{organization} sees only its own rows:\n{text}"
+        );
+        seen += rows.len();
+    }
+    // The SuperAdmin, unfiltered, sees both: each saw exactly its share.
+    let (_, _, bytes) = service
+        .export_and_download(
+            &superadmin,
+            json!({"dataType": "everyone", "format": "csv"}),
+        )
+        .await;
+    let all = String::from_utf8(bytes).unwrap().lines().count() - 1;
+    assert_eq!(all, seen);
+    service.stop().await;
+}
