@@ -356,6 +356,7 @@ fn cli(service: &TestService, args: &[&str]) -> std::process::Output {
     command
         .current_dir(&service.config.data_dir)
         .env_remove("EXPORTER_CONFIG")
+        .env_remove("EXPORTER_TEST_DATABASE")
         .args(["--data-dir"])
         .arg(&service.config.data_dir)
         .args(args)

@@ -256,6 +256,7 @@ fn cli(config: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
     command
         .current_dir(dir)
         .env("EXPORTER_CONFIG", config)
+        .env_remove("EXPORTER_TEST_DATABASE")
         .args(args);
     tokio::task::block_in_place(|| command.output().expect("the exporter binary runs"))
 }
