@@ -90,6 +90,7 @@ pub struct AddArgs {
     /// The column a `userId` filter applies to.
     #[arg(long)]
     user_column: Option<String>,
+    /// What a row is, in a sentence (default: "Rows of TABLE").
     #[arg(long)]
     description: Option<String>,
 }
