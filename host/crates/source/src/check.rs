@@ -91,6 +91,14 @@ pub async fn check(dataset: &Arc<Dataset>, source: &Source) -> Result<CheckRepor
     if let Some(table) = &dataset.table {
         match introspect(source, table).await {
             Ok(found) => {
+                if let Some(range) = &dataset.range_column
+                    && found.columns.iter().any(|c| &c.name == range && c.nullable)
+                {
+                    warnings.push(format!(
+                        "dataset {:?}: its range column {range} may be NULL; such rows sort first or last depending on the engine, and an export in parts cannot resume after one: make it NOT NULL, or filter them out in a `query`",
+                        dataset.name
+                    ));
+                }
                 let unique = found.unique_keys.iter().any(|columns| {
                     columns.len() <= dataset.key.len()
                         && columns.iter().all(|c| dataset.key.contains(c))
