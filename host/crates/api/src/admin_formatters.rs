@@ -12,20 +12,14 @@ use super::extract::{AppJson, AppPath, AppQuery, Auth};
 use super::problem::Problem;
 use super::responses::{BadRequest, Binary, Conflict, Forbidden, NotFound, PayloadTooLarge};
 use super::state::AppState;
-use exporter_auth::{Caller, Role};
+use exporter_auth::Caller;
 use exporter_registry::{Installer, RegistryError, Selector, VersionView};
 
 /// The largest component the API accepts (a Python plugin is ~18 MB).
 pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
 fn require_superadmin(caller: &Caller) -> Result<(), Problem> {
-    if caller.role == Role::SuperAdmin {
-        Ok(())
-    } else {
-        Err(Problem::forbidden(
-            "managing formatter plugins needs the SuperAdmin role",
-        ))
-    }
+    super::extract::require_superadmin(caller, "managing formatter plugins")
 }
 
 impl From<RegistryError> for Problem {

@@ -8,7 +8,7 @@ use super::extract::{AppJson, AppPath, Auth};
 use super::problem::Problem;
 use super::responses::{Conflict, Forbidden, NotFound};
 use super::state::AppState;
-use exporter_auth::Role;
+
 use exporter_jobs::JobStatus;
 use exporter_jobs::view::JobView;
 
@@ -25,11 +25,7 @@ pub async fn retry(
     Auth(caller): Auth,
     AppPath(id): AppPath<String>,
 ) -> Result<Response, Problem> {
-    if caller.role != Role::SuperAdmin {
-        return Err(Problem::forbidden(
-            "re-driving export jobs needs the SuperAdmin role",
-        ));
-    }
+    super::extract::require_superadmin(&caller, "re-driving export jobs")?;
     let job = state
         .repo
         .get(&id)

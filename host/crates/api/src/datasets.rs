@@ -13,10 +13,10 @@ use super::extract::{AppJson, AppPath, Auth};
 use super::problem::Problem;
 use super::responses::{Forbidden, NotFound, Unprocessable};
 use super::state::AppState;
-use exporter_auth::{Caller, Role};
-use exporter_source::check::check;
+use exporter_auth::Caller;
 use exporter_source::catalog::store::{Installed, ORIGIN_OPERATOR};
 use exporter_source::catalog::{DEFAULT_SOURCE, validate};
+use exporter_source::check::check;
 use exporter_source::{Dataset, DatasetColumn};
 
 /// A dataset as a client sees it.
@@ -136,13 +136,7 @@ pub struct InstalledView {
 }
 
 fn require_superadmin(caller: &Caller) -> Result<(), Problem> {
-    if caller.role == Role::SuperAdmin {
-        Ok(())
-    } else {
-        Err(Problem::forbidden(
-            "managing the dataset catalog needs the SuperAdmin role",
-        ))
-    }
+    super::extract::require_superadmin(caller, "managing the dataset catalog")
 }
 
 /// Install a dataset, or a new version of one (SuperAdmin). Checked first:

@@ -245,3 +245,15 @@ impl FromRequestParts<AppState> for SignedCaller {
         Ok(SignedCaller(caller))
     }
 }
+
+/// Refuses a caller who is not a SuperAdmin: `task` says what needs the
+/// role ("managing the dataset catalog").
+pub(super) fn require_superadmin(caller: &Caller, task: &str) -> Result<(), Problem> {
+    if caller.role == exporter_auth::Role::SuperAdmin {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(format!(
+            "{task} needs the SuperAdmin role"
+        )))
+    }
+}

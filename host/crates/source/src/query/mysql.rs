@@ -41,6 +41,27 @@ pub(crate) enum MySqlRowsError {
     Closed,
 }
 
+/// Binds [`MySqlParam`]s to a sqlx query (rows or a scalar): instants as
+/// UTC DATETIMEs, the session's time zone.
+macro_rules! bind_mysql {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for param in $params {
+            query = match param.clone() {
+                $crate::query::mysql::MySqlParam::Text(v) => query.bind(v),
+                $crate::query::mysql::MySqlParam::Int(v) => query.bind(v),
+                $crate::query::mysql::MySqlParam::Date(v) => query.bind(v),
+                $crate::query::mysql::MySqlParam::Timestamp(v) => {
+                    let utc = v.to_offset(time::UtcOffset::UTC);
+                    query.bind(time::PrimitiveDateTime::new(utc.date(), utc.time()))
+                }
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bind_mysql;
+
 /// Runs `sql` with `params` on `pool` and sends its rows, decoded by
 /// `schema` (one column per selected column, in order), as batches of at
 /// most `batch_rows` rows. Returns how many rows were sent.
@@ -52,18 +73,7 @@ pub(crate) async fn send_rows(
     batch_rows: usize,
     tx: mpsc::Sender<Batch>,
 ) -> Result<u64, MySqlRowsError> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for param in params {
-        query = match param.clone() {
-            MySqlParam::Text(v) => query.bind(v),
-            MySqlParam::Int(v) => query.bind(v),
-            MySqlParam::Date(v) => query.bind(v),
-            MySqlParam::Timestamp(v) => {
-                let utc = v.to_offset(time::UtcOffset::UTC);
-                query.bind(time::PrimitiveDateTime::new(utc.date(), utc.time()))
-            }
-        };
-    }
+    let query = bind_mysql!(sqlx::query(sqlx::AssertSqlSafe(sql)), params);
     let mut builder = BatchBuilder::new(schema, batch_rows);
     let mut plan: Option<Vec<Decode>> = None;
     let mut rows = 0u64;

@@ -3,7 +3,7 @@
 
 use tokio::sync::mpsc;
 
-use super::mysql::{MySqlParam, MySqlRowsError};
+use super::mysql::{MySqlParam, MySqlRowsError, bind_mysql};
 use super::sql::{Param, Placeholders, Shape, audited, bind_sqlite, build};
 use super::{ExportQuery, Keyed, QueryError, RowKey, read_schema};
 use crate::catalog::Dialect;
@@ -193,17 +193,8 @@ pub async fn count_rows(
                 None,
                 Placeholders::Question,
             )?;
-            let mut q = sqlx::query_scalar(audited(&sql));
-            for param in mysql_params(&sql.params)? {
-                q = match param {
-                    MySqlParam::Text(v) => q.bind(v),
-                    MySqlParam::Int(v) => q.bind(v),
-                    MySqlParam::Date(v) => q.bind(v),
-                    MySqlParam::Timestamp(v) => {
-                        q.bind(time::PrimitiveDateTime::new(v.date(), v.time()))
-                    }
-                };
-            }
+            let params = mysql_params(&sql.params)?;
+            let q = bind_mysql!(sqlx::query_scalar(audited(&sql)), &params);
             q.fetch_one(&pool).await.map_err(failed)?
         }
         SourcePool::Postgres(pool) => {
