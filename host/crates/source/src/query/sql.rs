@@ -260,15 +260,18 @@ pub(super) fn build(
         // The row value is the exact condition; the plain bound on the
         // first column lets an (organization, range, key) index start at
         // the key.
-        let first = b.param(Param::from(&after.values[0]))?;
-        let values = after
-            .values
-            .iter()
-            .map(|v| b.param(Param::from(v)))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Placeholders in the order they appear in the text: `?` binds by
+        // position.
         if order.len() == 1 {
-            conditions.push(format!("{} > {}", order_sql[0], values[0]));
+            let value = b.param(Param::from(&after.values[0]))?;
+            conditions.push(format!("{} > {value}", order_sql[0]));
         } else {
+            let first = b.param(Param::from(&after.values[0]))?;
+            let values = after
+                .values
+                .iter()
+                .map(|v| b.param(Param::from(v)))
+                .collect::<Result<Vec<_>, _>>()?;
             conditions.push(format!(
                 "{} >= {first} AND ({}) > ({})",
                 order_sql[0],
@@ -440,6 +443,37 @@ mod tests {
             ),
             Err(QueryError::Dialect { .. })
         ));
+    }
+
+    #[test]
+    fn a_dataset_without_a_range_resumes_after_its_key_alone() {
+        let mut dataset = (*dataset("analytics")).clone();
+        dataset.range_column = None;
+        let q = ExportQuery {
+            dataset: std::sync::Arc::new(dataset),
+            from: None,
+            to: None,
+            columns: vec!["id".into()],
+            ..query()
+        };
+        let key = RowKey {
+            values: vec![KeyValue::Text("e9".into())],
+        };
+        let sql = sqlite(&q, Shape::Rows, Some(Keyed { after: Some(&key) }));
+        assert!(
+            sql.text.ends_with("AND d.\"id\" > ? ORDER BY d.\"id\""),
+            "{}",
+            sql.text
+        );
+        // One placeholder per parameter, in order: the tenant, the key.
+        assert_eq!(sql.text.matches('?').count(), sql.params.len());
+        assert_eq!(sql.params[1], Param::Text("e9".into()));
+        // A date range on it is refused, not ignored.
+        let ranged = ExportQuery {
+            from: Some(1),
+            ..q.clone()
+        };
+        assert!(matches!(ranged.selected(), Err(QueryError::NoRange(_))));
     }
 
     #[test]
