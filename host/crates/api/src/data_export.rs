@@ -3,6 +3,8 @@
 //! dashboard's `/api/admindashboard/export`. Capped at a row count; bigger
 //! exports belong in a job.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,8 +21,6 @@ use exporter_auth::Caller;
 use exporter_export::Export;
 use exporter_runtime::batch::{DEFAULT_BATCH_ROWS, time};
 use exporter_runtime::{ChunkSink, ExportContext};
-use std::sync::Arc;
-
 use exporter_source::sources::SourcePool;
 use exporter_source::{Dataset, ExportQuery, SourceError, count_rows};
 use exporter_store::db::now_micros;
