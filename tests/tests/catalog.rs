@@ -47,7 +47,7 @@ async fn versions_are_kept_and_every_catalog_sees_a_change() {
     assert_eq!(here.get("sessions").unwrap().version, 1);
 
     // An operator's version: new jobs read it, every process sees it.
-    let store = here.store().unwrap();
+    let store = here.store();
     assert_eq!(
         store
             .install(&without_notes(), ORIGIN_OPERATOR, "test")

@@ -247,7 +247,7 @@ pub fn run(command: DatasetCommand, data_dir: Option<&Path>) -> anyhow::Result<E
         DatasetCommand::Remove(args) => runtime()?.block_on(async {
             let state = args.database.state(data_dir)?.existing()?;
             let (db, catalog, sources) = open_catalog(&state).await?;
-            let store = catalog.store().context("the catalog has no database")?;
+            let store = catalog.store();
             if !store.remove(&args.name, &whoami()).await? {
                 anyhow::bail!(
                     "no dataset {:?}; the catalog has: {}",
@@ -456,7 +456,7 @@ fn apply(args: ApplyArgs, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
             db.close().await;
             return Ok(ExitCode::SUCCESS);
         }
-        let store = catalog.store().context("the catalog has no database")?;
+        let store = catalog.store();
         let by = whoami();
         for (dataset, _) in &checked {
             if let Installed::New { version, .. } =

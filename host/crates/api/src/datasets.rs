@@ -171,11 +171,9 @@ pub async fn put(
     let report = check(&dataset, &source)
         .await
         .map_err(|e| invalid(e.to_string()))?;
-    let store = state
+    let installed = state
         .catalog
         .store()
-        .ok_or_else(|| Problem::internal("the catalog has no database"))?;
-    let installed = store
         .install(&dataset, ORIGIN_OPERATOR, &caller.user_id)
         .await
         .map_err(Problem::internal)?;
@@ -223,11 +221,9 @@ pub async fn delete(
     AppPath(name): AppPath<String>,
 ) -> Result<StatusCode, Problem> {
     require_superadmin(&caller)?;
-    let store = state
+    if !state
         .catalog
         .store()
-        .ok_or_else(|| Problem::internal("the catalog has no database"))?;
-    if !store
         .remove(&name, &caller.user_id)
         .await
         .map_err(Problem::internal)?

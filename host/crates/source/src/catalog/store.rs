@@ -230,7 +230,7 @@ pub struct Catalog {
 
 #[derive(Debug)]
 struct Inner {
-    store: Option<CatalogStore>,
+    store: CatalogStore,
     current: RwLock<Arc<BTreeMap<String, Arc<Dataset>>>>,
     heads: tokio::sync::Mutex<Vec<(String, i64)>>,
     /// Versions read by number, which never change.
@@ -242,7 +242,7 @@ impl Catalog {
     pub async fn load(db: Database) -> sqlx::Result<Catalog> {
         let catalog = Catalog {
             inner: Arc::new(Inner {
-                store: Some(CatalogStore::new(db)),
+                store: CatalogStore::new(db),
                 current: RwLock::default(),
                 heads: tokio::sync::Mutex::default(),
                 pinned: Mutex::default(),
@@ -252,25 +252,8 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// A catalog of these datasets only, with no database behind it (tools
-    /// and tests that run without a service).
-    pub fn fixed(datasets: Vec<Dataset>) -> Catalog {
-        let current = datasets
-            .into_iter()
-            .map(|d| (d.name.clone(), Arc::new(d)))
-            .collect();
-        Catalog {
-            inner: Arc::new(Inner {
-                store: None,
-                current: RwLock::new(Arc::new(current)),
-                heads: tokio::sync::Mutex::default(),
-                pinned: Mutex::default(),
-            }),
-        }
-    }
-
-    pub fn store(&self) -> Option<&CatalogStore> {
-        self.inner.store.as_ref()
+    pub fn store(&self) -> &CatalogStore {
+        &self.inner.store
     }
 
     /// The current version of `name`, if it is installed.
@@ -314,10 +297,9 @@ impl Catalog {
         {
             return Ok(Some(pinned.clone()));
         }
-        let Some(store) = &self.inner.store else {
-            return Ok(None);
-        };
-        let found = store
+        let found = self
+            .inner
+            .store
             .version(name, version)
             .await?
             .and_then(|v| v.definition);
@@ -333,9 +315,7 @@ impl Catalog {
 
     /// Reads the heads, and the current versions when they moved.
     pub async fn refresh(&self) -> sqlx::Result<()> {
-        let Some(store) = &self.inner.store else {
-            return Ok(());
-        };
+        let store = &self.inner.store;
         let mut applied = self.inner.heads.lock().await;
         let heads = store.heads().await?;
         if *applied == heads && !heads.is_empty() {

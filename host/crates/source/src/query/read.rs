@@ -64,17 +64,6 @@ impl From<&Source> for SourcePool {
     }
 }
 
-impl SourcePool {
-    /// The SQL dialect the pool's engine speaks.
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            SourcePool::Sqlite(_) => Dialect::Sqlite,
-            SourcePool::Postgres(_) => Dialect::Postgres,
-            SourcePool::MySql(_) => Dialect::MySql,
-        }
-    }
-}
-
 /// Runs `query` and sends its rows as batches of up to `batch_rows` rows.
 /// Rows stream from the database: memory holds one batch being built plus
 /// the channel's capacity. Returns the number of rows sent.
