@@ -1,7 +1,8 @@
 //! CSV (RFC 4180) for Exporter, written with the `csv` crate.
 //!
-//! One header row of column names (unless `header=false`), then one record
-//! per row, each ended by CRLF (or LF with `line-terminator=lf`). Fields are
+//! One header row of column names (their labels with `header=labels`,
+//! which the host applies; none with `header=false`), then one record per
+//! row, each ended by CRLF (or LF with `line-terminator=lf`). Fields are
 //! quoted when they contain the delimiter, a quote, CR or LF (or per
 //! `quote-style`); quotes inside fields are doubled. A record that would be
 //! a single empty field is written as `""` so it is not an empty line.
@@ -9,12 +10,14 @@
 //! Cells: booleans `true`/`false`; integers in decimal; floats as the
 //! shortest text that round-trips, `NaN`, `inf`, `-inf`; decimals, text and
 //! json verbatim; dates `YYYY-MM-DD`; timestamps RFC 3339 UTC
-//! (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`); nulls as the `null` option (empty by
-//! default).
+//! (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`), or with `local-time=true` the local
+//! time in the export's time zone with its offset
+//! (`YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM`); nulls as the `null` option (empty
+//! by default).
 
 use exporter_plugin_sdk::{
-    Batch, Column, Encoder, ExportContext, Format, FormatError, FormatInfo, OptionSpec, Options,
-    Output, TextFormatter,
+    Batch, Column, Encoder, ExportContext, Format, FormatError, FormatInfo, HEADER_OPTION,
+    OptionSpec, Options, Output, TextFormatter, TimeZone, Value,
 };
 
 /// The CSV format.
@@ -27,6 +30,9 @@ pub struct CsvEncoder {
     builder: csv::WriterBuilder,
     null: String,
     text: TextFormatter,
+    /// The zone timestamps are shown in, with `local-time=true` and a zone
+    /// other than UTC; `None` writes them in UTC as always.
+    zone: Option<TimeZone>,
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -48,7 +54,13 @@ impl Format for Csv {
                     ',',
                     "The field separator: one ASCII character other than a double quote, CR or LF",
                 ),
-                OptionSpec::boolean("header", true, "Write a first row of column names"),
+                // Was a boolean; `true` and `false` still mean what they did.
+                OptionSpec::choice(
+                    HEADER_OPTION,
+                    "names",
+                    ["names", "labels", "true", "false"],
+                    "The first row: the dataset's column names, or their labels for people (applied by the host); false for none, true for names",
+                ),
                 OptionSpec::choice(
                     "quote-style",
                     "necessary",
@@ -67,6 +79,11 @@ impl Format for Csv {
                     false,
                     "Start the file with a UTF-8 byte order mark, so Excel reads it as UTF-8",
                 ),
+                OptionSpec::boolean(
+                    "local-time",
+                    false,
+                    "Write timestamps as local time in the export's time zone, with its UTC offset (RFC 3339), instead of in UTC",
+                ),
             ],
         }
     }
@@ -74,7 +91,7 @@ impl Format for Csv {
     fn open(
         columns: &[Column],
         options: &Options,
-        _context: &ExportContext,
+        context: &ExportContext,
         out: &mut Output,
     ) -> Result<CsvEncoder, FormatError> {
         if columns.is_empty() {
@@ -93,7 +110,14 @@ impl Format for Csv {
         if options.bool("bom")? {
             out.write_bytes(UTF8_BOM);
         }
-        if options.bool("header")? {
+        // Only asked for the zone when it is used: a plain export does not
+        // fail on a zone this plugin's database lacks.
+        let zone = if options.bool("local-time")? {
+            Some(context.time_zone()?).filter(|zone| !zone.is_utc())
+        } else {
+            None
+        };
+        if options.choice(HEADER_OPTION)? != "false" {
             let mut writer = builder.from_writer(&mut *out);
             writer
                 .write_record(columns.iter().map(|c| c.name.as_bytes()))
@@ -104,6 +128,7 @@ impl Format for Csv {
             builder,
             null: options.text("null")?.to_owned(),
             text: TextFormatter::new(),
+            zone,
         })
     }
 }
@@ -113,7 +138,12 @@ impl Encoder for CsvEncoder {
         let mut writer = self.builder.from_writer(out);
         for row in 0..batch.rows() {
             for column in 0..batch.column_count() {
-                let cell = self.text.value(batch.value(row, column));
+                let cell = match (batch.value(row, column), &self.zone) {
+                    (Value::Timestamp(micros), Some(zone)) => {
+                        Some(self.text.timestamp_in(micros, zone))
+                    }
+                    (value, _) => self.text.value(value),
+                };
                 writer
                     .write_field(cell.unwrap_or(&self.null))
                     .map_err(csv_failed)?;
@@ -359,7 +389,7 @@ mod tests {
     fn bad_options_are_refused() {
         assert_eq!(
             refused(&[("delimter", ";")]),
-            "unknown option \"delimter\"; this format accepts: delimiter, header, quote-style, line-terminator, null, bom"
+            "unknown option \"delimter\"; this format accepts: delimiter, header, quote-style, line-terminator, null, bom, local-time"
         );
         let bad_delimiter =
             "option \"delimiter\" must be one ASCII character other than a double quote, CR or LF";
@@ -385,7 +415,11 @@ mod tests {
         );
         assert_eq!(
             refused(&[("header", "yes")]),
-            "option \"header\" must be true or false, got \"yes\""
+            "option \"header\" must be one of names, labels, true, false; got \"yes\""
+        );
+        assert_eq!(
+            refused(&[("local-time", "yes")]),
+            "option \"local-time\" must be true or false, got \"yes\""
         );
         assert_eq!(
             refused(&[("quote-style", "sometimes")]),
@@ -395,6 +429,131 @@ mod tests {
             refused(&[("line-terminator", "cr")]),
             "option \"line-terminator\" must be one of crlf, lf; got \"cr\""
         );
+    }
+
+    #[test]
+    fn header_takes_names_labels_and_the_old_booleans() {
+        // The host puts the labels in the columns; the plugin writes them.
+        for value in ["names", "labels", "true"] {
+            assert_eq!(
+                run(&two_columns(), &[("header", value)], &[]),
+                "id,name\r\n",
+                "{value}"
+            );
+        }
+        assert_eq!(run(&two_columns(), &[("header", "false")], &[]), "");
+    }
+
+    fn zoned(zone: &str) -> ExportContext {
+        ExportContext {
+            properties: vec![
+                ("dataType".into(), "sessions".into()),
+                ("Time zone".into(), zone.into()),
+            ],
+            ..ExportContext::default()
+        }
+    }
+
+    fn run_in(zone: &str, options: &[(&str, &str)], batch: TestBatch) -> String {
+        let columns = [
+            Column::new("at", ColumnType::Timestamp),
+            Column::new("day", ColumnType::Date),
+        ];
+        let bytes = testing::run_with_context::<Csv>(
+            &columns,
+            &[&[("line-terminator", "lf")], options].concat(),
+            &zoned(zone),
+            &[batch],
+        )
+        .unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// 2026-01-02T03:04:05.123456Z, 2026-07-14T10:30:00Z,
+    /// 1969-07-21T02:56:15Z, null.
+    fn instants() -> TestBatch {
+        TestBatch::new(4)
+            .timestamp(&[
+                Some(1_767_323_045_123_456),
+                Some(1_784_025_000_000_000),
+                Some(-14_159_025_000_000),
+                None,
+            ])
+            .date(&[Some(20_455), Some(20_648), Some(-164), None])
+    }
+
+    #[test]
+    fn local_time_writes_the_zone_s_wall_clock_with_its_offset() {
+        let on = [("local-time", "true")];
+        assert_eq!(
+            run_in("Europe/Paris", &on, instants()),
+            "at,day\n\
+             2026-01-02T04:04:05.123456+01:00,2026-01-02\n\
+             2026-07-14T12:30:00+02:00,2026-07-14\n\
+             1969-07-21T03:56:15+01:00,1969-07-21\n\
+             ,\n"
+        );
+        assert_eq!(
+            run_in("Asia/Kolkata", &on, instants()),
+            "at,day\n\
+             2026-01-02T08:34:05.123456+05:30,2026-01-02\n\
+             2026-07-14T16:00:00+05:30,2026-07-14\n\
+             1969-07-21T08:26:15+05:30,1969-07-21\n\
+             ,\n"
+        );
+        assert_eq!(
+            run_in("America/New_York", &on, instants()),
+            "at,day\n\
+             2026-01-01T22:04:05.123456-05:00,2026-01-02\n\
+             2026-07-14T06:30:00-04:00,2026-07-14\n\
+             1969-07-20T22:56:15-04:00,1969-07-21\n\
+             ,\n"
+        );
+    }
+
+    #[test]
+    fn without_local_time_or_a_zone_timestamps_stay_utc() {
+        let utc = "at,day\n\
+                   2026-01-02T03:04:05.123456Z,2026-01-02\n\
+                   2026-07-14T10:30:00Z,2026-07-14\n\
+                   1969-07-21T02:56:15Z,1969-07-21\n\
+                   ,\n";
+        assert_eq!(run_in("Europe/Paris", &[], instants()), utc);
+        assert_eq!(
+            run_in("Europe/Paris", &[("local-time", "false")], instants()),
+            utc
+        );
+        assert_eq!(run_in("UTC", &[("local-time", "true")], instants()), utc);
+        let columns = [
+            Column::new("at", ColumnType::Timestamp),
+            Column::new("day", ColumnType::Date),
+        ];
+        let no_zone = testing::run::<Csv>(
+            &columns,
+            &[("line-terminator", "lf"), ("local-time", "true")],
+            &[instants()],
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(no_zone).unwrap(), utc);
+    }
+
+    #[test]
+    fn an_unknown_zone_fails_only_a_local_time_export() {
+        let columns = [Column::new("at", ColumnType::Timestamp)];
+        let context = zoned("Europe/Pariss");
+        let error =
+            testing::run_with_context::<Csv>(&columns, &[("local-time", "true")], &context, &[])
+                .unwrap_err();
+        let FormatError::Other(message) = error else {
+            panic!("expected other, got {error:?}");
+        };
+        assert!(
+            message.starts_with(
+                "the export context's \"Time zone\" property: unknown time zone \"Europe/Pariss\""
+            ),
+            "{message}"
+        );
+        assert!(testing::run_with_context::<Csv>(&columns, &[], &context, &[]).is_ok());
     }
 
     #[test]

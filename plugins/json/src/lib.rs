@@ -2,20 +2,22 @@
 //!
 //! The file is exactly `[]\n` when there are no rows, otherwise
 //! `[\n{...},\n{...}\n]\n`: one object per line, keys are the column names
-//! in schema order, no other whitespace. Objects are written as batches
-//! arrive, so memory stays flat however long the array.
+//! in schema order (their labels with `header=labels`, which the host
+//! applies), no other whitespace. Objects are written as batches arrive, so
+//! memory stays flat however long the array.
 //!
 //! Values follow [`exporter_plugin_sdk::json::JsonWriter`]: null, booleans
 //! and int64 as JSON literals (int64 as strings with
 //! `int64-as-string=true`), finite floats as shortest round-trip numbers and
 //! NaN/infinities as `null`, decimals as raw numbers when they fit the JSON
 //! number grammar (else strings), dates and timestamps as ISO 8601 / RFC
-//! 3339 strings, json columns embedded as they are.
+//! 3339 strings (timestamps in UTC whatever the export's time zone), json
+//! columns embedded as they are.
 
 use exporter_plugin_sdk::json::{JsonRowWriter, JsonWriter};
 use exporter_plugin_sdk::{
     Batch, Column, Encoder, ExportContext, Format, FormatError, FormatInfo, OptionSpec, Options,
-    Output,
+    Output, header_option,
 };
 
 /// The JSON array format.
@@ -39,11 +41,14 @@ impl Format for Json {
             media_type: "application/json".into(),
             file_extension: "json".into(),
             description: "A JSON array with one object per row, keyed by column name".into(),
-            options: vec![OptionSpec::boolean(
-                "int64-as-string",
-                false,
-                "Write int64 values as strings, for readers such as JavaScript that lose digits past 2^53",
-            )],
+            options: vec![
+                OptionSpec::boolean(
+                    "int64-as-string",
+                    false,
+                    "Write int64 values as strings, for readers such as JavaScript that lose digits past 2^53",
+                ),
+                header_option("names"),
+            ],
         }
     }
 
@@ -101,6 +106,30 @@ mod tests {
     #[test]
     fn info_is_well_formed() {
         testing::check_info::<Json>().unwrap();
+    }
+
+    #[test]
+    fn keys_and_timestamps_ignore_headings_and_zones() {
+        // The host applies `header`, and data files keep instants in UTC.
+        let columns = [Column::new("at", ColumnType::Timestamp)];
+        let context = ExportContext {
+            properties: vec![("Time zone".into(), "Europe/Paris".into())],
+            ..ExportContext::default()
+        };
+        let batch = || TestBatch::new(1).timestamp(&[Some(1_767_323_045_123_456)]);
+        let plain = testing::run::<Json>(&columns, &[], &[batch()]).unwrap();
+        assert!(
+            String::from_utf8_lossy(&plain).contains(r#"{"at":"2026-01-02T03:04:05.123456Z"}"#)
+        );
+        for header in ["names", "labels"] {
+            let zoned = testing::run_with_context::<Json>(
+                &columns,
+                &[("header", header)],
+                &context,
+                &[batch()],
+            );
+            assert_eq!(zoned.unwrap(), plain, "{header}");
+        }
     }
 
     #[test]
@@ -192,7 +221,13 @@ mod tests {
         assert_eq!(
             testing::run::<Json>(&two_columns(), &[("pretty", "true")], &[]),
             Err(FormatError::InvalidOption(
-                "unknown option \"pretty\"; this format accepts: int64-as-string".into()
+                "unknown option \"pretty\"; this format accepts: int64-as-string, header".into()
+            ))
+        );
+        assert_eq!(
+            testing::run::<Json>(&two_columns(), &[("header", "false")], &[]),
+            Err(FormatError::InvalidOption(
+                "option \"header\" must be one of names, labels; got \"false\"".into()
             ))
         );
         let duplicate = [

@@ -1,18 +1,20 @@
 //! Newline-delimited JSON for Exporter: one object per line.
 //!
-//! Each row is one object, keys the column names in schema order, no other
+//! Each row is one object, keys the column names in schema order (their
+//! labels with `header=labels`, which the host applies), no other
 //! whitespace, followed by `\n` (the last line too). An export without rows
 //! is an empty file.
 //!
 //! Values follow [`exporter_plugin_sdk::json::JsonWriter`], as in the
 //! `json` format, with one addition: CR and LF inside json column values
 //! (which valid JSON only has between tokens) become spaces, so every
-//! object stays on its line.
+//! object stays on its line. Timestamps stay in UTC whatever the export's
+//! time zone.
 
 use exporter_plugin_sdk::json::{JsonRowWriter, JsonWriter};
 use exporter_plugin_sdk::{
     Batch, Column, Encoder, ExportContext, Format, FormatError, FormatInfo, OptionSpec, Options,
-    Output,
+    Output, header_option,
 };
 
 /// The NDJSON format.
@@ -33,11 +35,14 @@ impl Format for Ndjson {
             media_type: "application/x-ndjson".into(),
             file_extension: "ndjson".into(),
             description: "Newline-delimited JSON: one object per row, one row per line".into(),
-            options: vec![OptionSpec::boolean(
-                "int64-as-string",
-                false,
-                "Write int64 values as strings, for readers such as JavaScript that lose digits past 2^53",
-            )],
+            options: vec![
+                OptionSpec::boolean(
+                    "int64-as-string",
+                    false,
+                    "Write int64 values as strings, for readers such as JavaScript that lose digits past 2^53",
+                ),
+                header_option("names"),
+            ],
         }
     }
 
@@ -94,6 +99,30 @@ mod tests {
     #[test]
     fn info_is_well_formed() {
         testing::check_info::<Ndjson>().unwrap();
+    }
+
+    #[test]
+    fn keys_and_timestamps_ignore_headings_and_zones() {
+        // The host applies `header`, and data files keep instants in UTC.
+        let columns = [Column::new("at", ColumnType::Timestamp)];
+        let context = ExportContext {
+            properties: vec![("Time zone".into(), "Europe/Paris".into())],
+            ..ExportContext::default()
+        };
+        let batch = || TestBatch::new(1).timestamp(&[Some(1_767_323_045_123_456)]);
+        let plain = testing::run::<Ndjson>(&columns, &[], &[batch()]).unwrap();
+        assert!(
+            String::from_utf8_lossy(&plain).contains(r#"{"at":"2026-01-02T03:04:05.123456Z"}"#)
+        );
+        for header in ["names", "labels"] {
+            let zoned = testing::run_with_context::<Ndjson>(
+                &columns,
+                &[("header", header)],
+                &context,
+                &[batch()],
+            );
+            assert_eq!(zoned.unwrap(), plain, "{header}");
+        }
     }
 
     #[test]

@@ -11,8 +11,15 @@
 //! Cells: booleans `true`/`false`; integers in decimal; floats as the
 //! shortest text that round-trips, `NaN`, `inf`, `-inf`; decimals, text and
 //! json verbatim on one line (line breaks and other control characters
-//! print as spaces); dates `YYYY-MM-DD`; timestamps RFC 3339 UTC; nulls as
-//! the `null` option (empty by default).
+//! print as spaces); dates `YYYY-MM-DD`; timestamps RFC 3339 as the local
+//! time in the export's time zone with its offset
+//! (`2026-01-02T04:04:05+01:00`; in UTC, the default, `...Z`), as is the
+//! header block's generation time; nulls as the `null` option (empty by
+//! default). The zone comes from the context's `Time zone` property, which
+//! the header block lists with the others.
+//!
+//! Column headings are the columns' names as the host passes them: with
+//! `header=labels`, the default, it has put the labels there.
 //!
 //! Layout: column widths are fitted from the header and the first
 //! [`SAMPLE_ROWS`] rows, which are held back until then; after that rows
@@ -43,7 +50,7 @@ mod report;
 
 use exporter_plugin_sdk::{
     Batch, Column, ColumnType, Encoder, ExportContext, Format, FormatError, FormatInfo, OptionSpec,
-    Options, Output, TextFormatter,
+    Options, Output, TextFormatter, TimeZone, Value, header_option,
 };
 
 use crate::document::Document;
@@ -68,6 +75,8 @@ pub struct Pdf;
 pub struct PdfEncoder {
     stage: Stage,
     text: TextFormatter,
+    /// The zone timestamps are shown in.
+    zone: TimeZone,
     null: String,
     /// The export's time, for the document's creation date.
     generated_at: i64,
@@ -131,6 +140,7 @@ impl Format for Pdf {
                 OptionSpec::integer("font-size", 8, "Body text size in points, 5 to 14"),
                 OptionSpec::boolean("zebra", true, "Shade every other row"),
                 OptionSpec::text("null", "", "How null cells are printed"),
+                header_option("labels"),
             ],
         }
     }
@@ -171,10 +181,14 @@ impl Format for Pdf {
             other => return Err(unexpected_choice("font", other)),
         };
 
+        let zone = context.time_zone()?;
         let mut text = TextFormatter::new();
         let heading = Heading {
             title: context.title.clone(),
-            generated: format!("Generated {}", text.timestamp(context.generated_at)),
+            generated: format!(
+                "Generated {}",
+                text.timestamp_in(context.generated_at, &zone)
+            ),
             properties: context
                 .properties
                 .iter()
@@ -208,6 +222,7 @@ impl Format for Pdf {
                 rows: Vec::new(),
             })),
             text,
+            zone,
             null: options.text("null")?.to_owned(),
             generated_at: context.generated_at,
         })
@@ -221,7 +236,7 @@ impl Encoder for PdfEncoder {
                 Stage::Sampling(sampling) => {
                     let cells = (0..batch.column_count())
                         .map(|column| {
-                            let value = self.text.value(batch.value(row, column));
+                            let value = show(&mut self.text, &self.zone, batch.value(row, column));
                             sample_cell(value.unwrap_or(&self.null))
                         })
                         .collect();
@@ -233,7 +248,7 @@ impl Encoder for PdfEncoder {
                 Stage::Writing(report) => {
                     report.begin_row(out)?;
                     for column in 0..batch.column_count() {
-                        let value = self.text.value(batch.value(row, column));
+                        let value = show(&mut self.text, &self.zone, batch.value(row, column));
                         report.cell(column, value.unwrap_or(&self.null), false);
                     }
                     report.end_row();
@@ -306,6 +321,15 @@ impl PdfEncoder {
         }
         self.stage = Stage::Writing(Box::new(report));
         Ok(())
+    }
+}
+
+/// A cell's text; `None` for a null. Timestamps are the wall clock in
+/// `zone`, with its offset.
+fn show<'a>(text: &'a mut TextFormatter, zone: &TimeZone, value: Value<'a>) -> Option<&'a str> {
+    match value {
+        Value::Timestamp(micros) => Some(text.timestamp_in(micros, zone)),
+        value => text.value(value),
     }
 }
 

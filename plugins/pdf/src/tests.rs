@@ -671,3 +671,106 @@ fn characters_the_font_cannot_draw_are_reported_as_warnings() {
     );
     assert!(testing::take_warnings().is_empty());
 }
+
+/// The strings shown on the first page, Helvetica, with `zone` in the
+/// context (none: UTC).
+fn first_page_in(zone: Option<&str>, columns: &[Column], batch: TestBatch) -> Vec<String> {
+    let mut context = context();
+    if let Some(zone) = zone {
+        context.properties.push(("Time zone".into(), zone.into()));
+    }
+    let pdf =
+        testing::run_with_context::<Pdf>(columns, &[("font", "helvetica")], &context, &[batch])
+            .unwrap();
+    page_texts(&pdf)
+        .swap_remove(0)
+        .into_iter()
+        .map(|(_, _, s)| s)
+        .collect()
+}
+
+/// 2026-01-02T03:04:05.123456Z, 2026-07-14T10:30:00Z,
+/// 1969-07-21T02:56:15Z, null.
+fn instants() -> TestBatch {
+    TestBatch::new(4).timestamp(&[
+        Some(1_767_323_045_123_456),
+        Some(1_784_025_000_000_000),
+        Some(-14_159_025_000_000),
+        None,
+    ])
+}
+
+#[test]
+fn timestamps_show_the_zone_s_wall_clock_and_offset() {
+    let columns = [Column::new("started_at", ColumnType::Timestamp)];
+    let paris = first_page_in(Some("Europe/Paris"), &columns, instants());
+    for expected in [
+        "Generated 2026-01-01T01:00:00+01:00",
+        "Time zone: Europe/Paris",
+        "2026-01-02T04:04:05.123456+01:00",
+        "2026-07-14T12:30:00+02:00",
+        "1969-07-21T03:56:15+01:00",
+    ] {
+        assert!(paris.iter().any(|s| s == expected), "{expected}: {paris:?}");
+    }
+    let kolkata = first_page_in(Some("Asia/Kolkata"), &columns, instants());
+    for expected in [
+        "2026-01-02T08:34:05.123456+05:30",
+        "2026-07-14T16:00:00+05:30",
+        "1969-07-21T08:26:15+05:30",
+    ] {
+        assert!(
+            kolkata.iter().any(|s| s == expected),
+            "{expected}: {kolkata:?}"
+        );
+    }
+    let utc = first_page_in(None, &columns, instants());
+    for expected in [
+        "Generated 2026-01-01T00:00:00Z",
+        "2026-01-02T03:04:05.123456Z",
+        "2026-07-14T10:30:00Z",
+        "1969-07-21T02:56:15Z",
+    ] {
+        assert!(utc.iter().any(|s| s == expected), "{expected}: {utc:?}");
+    }
+    assert!(!utc.iter().any(|s| s.starts_with("Time zone")));
+}
+
+#[test]
+fn utc_reports_do_not_change() {
+    let columns = [ints("id"), Column::new("at", ColumnType::Timestamp)];
+    let batch = || {
+        TestBatch::new(3)
+            .int64(&[Some(1), Some(2), None])
+            .timestamp(&[Some(1_767_323_045_123_456), Some(-1), None])
+    };
+    let plain = testing::run_with_context::<Pdf>(&columns, &[], &context(), &[batch()]).unwrap();
+    // The header option is the host's business: either value, same bytes.
+    for header in ["names", "labels"] {
+        let again = testing::run_with_context::<Pdf>(
+            &columns,
+            &[("header", header)],
+            &context(),
+            &[batch()],
+        )
+        .unwrap();
+        assert!(again == plain, "header={header}");
+    }
+}
+
+#[test]
+fn an_unknown_zone_is_refused() {
+    let mut context = context();
+    context
+        .properties
+        .push(("Time zone".into(), "Europe/Pariss".into()));
+    match testing::run_with_context::<Pdf>(&[ints("id")], &[], &context, &[]) {
+        Err(FormatError::Other(message)) => {
+            assert!(
+                message.contains("unknown time zone \"Europe/Pariss\""),
+                "{message}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -21,7 +21,8 @@
 //! chunks ([`Output`]). [`TextFormatter`] and [`json`] render values the way
 //! every SDK-based format does (dates, timestamps, floats, JSON escaping),
 //! [`civil`] does the calendar arithmetic for formats that render dates
-//! their own way, and [`testing`] runs a format natively for unit tests.
+//! their own way, [`zone`] shows timestamps in the export's time zone, and
+//! [`testing`] runs a format natively for unit tests.
 //!
 //! The words the host and the SDK share ([`ColumnType`], [`FormatInfo`],
 //! [`OptionSpec`], [`OptionType`], [`civil`]) are defined once, in the
@@ -50,7 +51,7 @@
 //! ```
 //! use exporter_plugin_sdk::{
 //!     Batch, Column, Encoder, ExportContext, Format, FormatError, FormatInfo, OptionSpec,
-//!     Options, Output, TextFormatter,
+//!     Options, Output, TextFormatter, header_option,
 //! };
 //!
 //! /// Values separated by `|`, one row per line.
@@ -67,7 +68,9 @@
 //!             file_extension: "txt".into(),
 //!             description: "Values separated by |, one row per line".into(),
 //!             options: vec![
-//!                 OptionSpec::boolean("header", true, "Write the column names first"),
+//!                 // Column names or labels: the host applies it, the
+//!                 // format only declares it.
+//!                 header_option("names"),
 //!                 OptionSpec::text("null", "", "How null cells are written"),
 //!             ],
 //!         }
@@ -79,13 +82,12 @@
 //!         _context: &ExportContext,
 //!         out: &mut Output,
 //!     ) -> Result<PipeEncoder, FormatError> {
-//!         // Options are already validated: these only fail on a typo in a
+//!         // The names are the headings the user asked for.
+//!         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+//!         out.write_str(&names.join("|"));
+//!         out.write_str("\n");
+//!         // Options are already validated: this only fails on a typo in a
 //!         // name, which is a bug in this file.
-//!         if options.bool("header")? {
-//!             let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-//!             out.write_str(&names.join("|"));
-//!             out.write_str("\n");
-//!         }
 //!         Ok(PipeEncoder {
 //!             null: options.text("null")?.to_owned(),
 //!             text: TextFormatter::new(),
@@ -142,6 +144,16 @@
 //! `cargo build --release --target wasm32-wasip2` (in this repository:
 //! `cargo xtask plugins`).
 //!
+//! # What the host decides for a format
+//!
+//! * Column headings: a format that declares [`header_option`] (`names` or
+//!   `labels`) gets its columns renamed by the host to match before
+//!   [`Format::open`]; it writes [`Column::name`] as it comes.
+//! * The time zone: the context's `Time zone` property names the zone to
+//!   show timestamps in, absent for UTC. [`ExportContext::time_zone`] reads
+//!   it and [`zone`] converts; a format for people (a spreadsheet, a
+//!   report) shows local time, a data format UTC unless asked.
+//!
 //! # Rules a format must keep
 //!
 //! * Produce the same bytes whatever the batch sizes: keep any state that
@@ -174,6 +186,7 @@ mod session;
 pub mod testing;
 mod text;
 mod warnings;
+pub mod zone;
 
 pub use batch::{Batch, ColumnRef, TextColumn, Value};
 pub use error::FormatError;
@@ -181,11 +194,12 @@ pub use error::FormatError;
 /// year, month, day), the same the host and [`TextFormatter`] use.
 pub use exporter_wit::civil;
 pub use logging::{Level, log};
-pub use options::Options;
+pub use options::{HEADER_OPTION, Options, header_option};
 pub use output::{CHUNK_SIZE, MAX_CHUNK_SIZE, Output};
 pub use schema::{Column, ColumnType, ExportContext, FormatInfo, OptionSpec, OptionType};
 pub use text::TextFormatter;
 pub use warnings::warn;
+pub use zone::TimeZone;
 
 /// An output format: what it is, and how to start an export.
 ///

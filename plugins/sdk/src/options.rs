@@ -152,6 +152,28 @@ impl Options {
     }
 }
 
+/// The name of the option that picks column headings: `names` (the
+/// dataset's column names) or `labels` (their labels for people, such as
+/// `Started at` for `started_at`).
+pub const HEADER_OPTION: &str = "header";
+
+/// The [`HEADER_OPTION`] as a format declares it, with the default that
+/// suits its readers (`labels` for spreadsheets and reports, `names` for
+/// data files).
+///
+/// The host applies it: with `labels` it renames the columns before
+/// [`Format::open`](crate::Format::open) sees them, so [`Column::name`](crate::Column::name)
+/// is already the right heading. A format only declares it, so that it is
+/// listed and validated, and otherwise ignores it.
+pub fn header_option(default: &str) -> OptionSpec {
+    OptionSpec::choice(
+        HEADER_OPTION,
+        default,
+        ["names", "labels"],
+        "Column headings: the dataset's column names, or their labels for people (applied by the host)",
+    )
+}
+
 fn single_char(value: &str) -> Option<char> {
     let mut chars = value.chars();
     match (chars.next(), chars.next()) {
@@ -295,6 +317,21 @@ mod tests {
         assert_eq!(
             invalid(&[("header", "true"), ("header", "false")]),
             r#"option "header" is given more than once"#
+        );
+    }
+
+    #[test]
+    fn the_header_option_is_names_or_labels() {
+        let specs = [header_option("labels")];
+        let o = Options::parse(&specs, std::iter::empty::<(&str, &str)>()).unwrap();
+        assert_eq!(o.choice(HEADER_OPTION).unwrap(), "labels");
+        let o = Options::parse(&specs, [("header", "names")]).unwrap();
+        assert_eq!(o.choice(HEADER_OPTION).unwrap(), "names");
+        assert_eq!(
+            Options::parse(&specs, [("header", "false")]).unwrap_err(),
+            FormatError::InvalidOption(
+                r#"option "header" must be one of names, labels; got "false""#.into()
+            )
         );
     }
 

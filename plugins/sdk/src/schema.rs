@@ -7,6 +7,7 @@
 //! from the generated bindings.
 
 use crate::bindings::exporter::formatter::types as wit;
+use crate::{FormatError, TimeZone};
 
 pub use exporter_wit::{ColumnType, FormatInfo, OptionSpec, OptionType};
 
@@ -98,11 +99,31 @@ pub struct ExportContext {
     /// A human title, e.g. `Sessions 2026-01-01 to 2026-01-31`.
     pub title: String,
     /// When the export was requested: microseconds since the epoch, UTC.
-    /// Format it with [`TextFormatter::timestamp`](crate::TextFormatter::timestamp).
+    /// Format it with [`TextFormatter::timestamp`](crate::TextFormatter::timestamp),
+    /// or [`TextFormatter::timestamp_in`](crate::TextFormatter::timestamp_in)
+    /// the export's [time zone](ExportContext::time_zone).
     pub generated_at: i64,
     /// The query behind the export, for display (data type, date range,
-    /// filters), in the order to show them.
+    /// filters), in the order to show them. Some keys also mean something
+    /// to formats: [`TIME_ZONE_PROPERTY`](crate::zone::TIME_ZONE_PROPERTY).
     pub properties: Vec<(String, String)>,
+}
+
+impl ExportContext {
+    /// The value of the first property named `key`.
+    pub fn property(&self, key: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The time zone to show timestamps in: the
+    /// [`TIME_ZONE_PROPERTY`](crate::zone::TIME_ZONE_PROPERTY), else UTC.
+    /// See [`TimeZone::from_context`].
+    pub fn time_zone(&self) -> Result<TimeZone, FormatError> {
+        TimeZone::from_context(self)
+    }
 }
 
 impl From<wit::ExportContext> for ExportContext {

@@ -3,7 +3,7 @@
 
 use exporter_wit::civil::{MICROS_PER_SECOND, SECONDS_PER_DAY, civil_from_days};
 
-use crate::Value;
+use crate::{TimeZone, Value};
 
 /// Renders values as text without allocating, like `itoa::Buffer` and
 /// `ryu::Buffer` (which it wraps) but for every [`Value`].
@@ -28,8 +28,8 @@ pub struct TextFormatter {
     time: [u8; TIME_CAPACITY],
 }
 
-/// The longest text is a timestamp at `i64::MAX`,
-/// `+294247-01-10T04:00:54.775807Z` (31 bytes).
+/// The longest text is a timestamp at `i64::MAX` with an offset in
+/// seconds, `+294247-01-10T04:00:54.775807+HH:MM:SS` (38 bytes).
 const TIME_CAPACITY: usize = 40;
 
 impl Default for TextFormatter {
@@ -90,7 +90,20 @@ impl TextFormatter {
     /// RFC 3339 UTC for `micros` since 1970-01-01T00:00:00Z.
     #[inline]
     pub fn timestamp(&mut self, micros: i64) -> &str {
-        let len = write_timestamp(&mut self.time, micros);
+        let len = write_timestamp(&mut self.time, micros, None);
+        ascii(&self.time[..len])
+    }
+
+    /// RFC 3339 for `micros` as the wall-clock time in `zone`, with the
+    /// zone's offset at that instant: `2026-01-02T04:04:05.123456+01:00`.
+    /// The fraction as for [`TextFormatter::timestamp`]; UTC itself gives
+    /// exactly that text (`...Z`). An offset with seconds, which only the
+    /// local mean time of a place before it took a standard zone has, is
+    /// written `+00:09:21`.
+    #[inline]
+    pub fn timestamp_in(&mut self, micros: i64, zone: &TimeZone) -> &str {
+        let offset = (!zone.is_utc()).then(|| zone.offset_seconds(micros));
+        let len = write_timestamp(&mut self.time, micros, offset);
         ascii(&self.time[..len])
     }
 
@@ -115,8 +128,11 @@ fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
 }
 
-fn write_timestamp(buf: &mut [u8; TIME_CAPACITY], micros: i64) -> usize {
-    let seconds = micros.div_euclid(MICROS_PER_SECOND);
+/// Writes `micros` shifted by `offset` seconds, ended by the offset, or by
+/// `Z` without one; returns the end.
+fn write_timestamp(buf: &mut [u8; TIME_CAPACITY], micros: i64, offset: Option<i32>) -> usize {
+    // In seconds, so no instant overflows when the offset is added.
+    let seconds = micros.div_euclid(MICROS_PER_SECOND) + i64::from(offset.unwrap_or(0));
     let fraction = micros.rem_euclid(MICROS_PER_SECOND);
     let days = seconds.div_euclid(SECONDS_PER_DAY);
     let second_of_day = seconds.rem_euclid(SECONDS_PER_DAY);
@@ -136,8 +152,29 @@ fn write_timestamp(buf: &mut [u8; TIME_CAPACITY], micros: i64) -> usize {
         write_two(buf, at + 5, fraction % 100);
         at += 7;
     }
-    buf[at] = b'Z';
-    at + 1
+    match offset {
+        None => {
+            buf[at] = b'Z';
+            at + 1
+        }
+        Some(offset) => write_offset(buf, at, offset),
+    }
+}
+
+/// Writes `+HH:MM` (`+HH:MM:SS` when the seconds are not zero) at
+/// `buf[at..]`; returns the end.
+fn write_offset(buf: &mut [u8; TIME_CAPACITY], at: usize, offset: i32) -> usize {
+    buf[at] = if offset < 0 { b'-' } else { b'+' };
+    let offset = i64::from(offset.unsigned_abs());
+    write_two(buf, at + 1, offset / 3600);
+    buf[at + 3] = b':';
+    write_two(buf, at + 4, offset / 60 % 60);
+    if offset % 60 == 0 {
+        return at + 6;
+    }
+    buf[at + 6] = b':';
+    write_two(buf, at + 7, offset % 60);
+    at + 9
 }
 
 /// Writes the date `days` after 1970-01-01 at `buf[at..]`; returns the end.
@@ -247,6 +284,29 @@ mod tests {
         assert_eq!(
             ts(-62_167_219_200_000_001),
             "-000001-12-31T23:59:59.999999Z"
+        );
+    }
+
+    #[test]
+    fn offsets_end_the_local_time() {
+        let local = |micros: i64, offset: i32| {
+            let mut buf = [0; TIME_CAPACITY];
+            let len = write_timestamp(&mut buf, micros, Some(offset));
+            ascii(&buf[..len]).to_owned()
+        };
+        assert_eq!(local(0, 0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(local(0, 3_600), "1970-01-01T01:00:00+01:00");
+        assert_eq!(local(1, -34_200), "1969-12-31T14:30:00.000001-09:30");
+        assert_eq!(local(-1, 561), "1970-01-01T00:09:20.999999+00:09:21");
+        // Jiff's widest offsets, at the ends of i64: the buffer holds them.
+        let widest = 25 * 3_600 + 59 * 60 + 59;
+        assert_eq!(
+            local(i64::MAX, widest),
+            "+294247-01-11T06:00:53.775807+25:59:59"
+        );
+        assert_eq!(
+            local(i64::MIN, -widest),
+            "-290308-12-20T17:59:06.224192-25:59:59"
         );
     }
 

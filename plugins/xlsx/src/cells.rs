@@ -5,7 +5,7 @@
 //! (`t="inlineStr"`), so no shared-string table has to be held until the
 //! end.
 
-use exporter_plugin_sdk::{TextFormatter, Value};
+use exporter_plugin_sdk::{TextFormatter, TimeZone, Value};
 
 use crate::time;
 
@@ -33,11 +33,21 @@ mod style {
 pub struct CellWriter {
     text: TextFormatter,
     int: itoa::Buffer,
+    /// The zone timestamps are shown in.
+    zone: TimeZone,
     /// Cells cut at [`MAX_CELL_CHARS`] so far.
     pub truncated: u64,
 }
 
 impl CellWriter {
+    /// A writer showing timestamps in `zone`.
+    pub fn new(zone: TimeZone) -> CellWriter {
+        CellWriter {
+            zone,
+            ..CellWriter::default()
+        }
+    }
+
     /// Appends the cell for `value` to `xml` and returns roughly how many
     /// characters wide it shows, for column widths.
     #[inline]
@@ -76,13 +86,24 @@ impl CellWriter {
                 }
                 None => string(xml, self.text.date(days), &mut self.truncated),
             },
-            Value::Timestamp(micros) => match time::timestamp_serial(micros) {
-                Some(serial) => {
-                    number(xml, Some(style::TIMESTAMP), self.text.float64(serial));
-                    19
+            // Excel has no zones: the serial is the export zone's wall clock.
+            Value::Timestamp(micros) => {
+                match self
+                    .zone
+                    .local_micros(micros)
+                    .and_then(time::timestamp_serial)
+                {
+                    Some(serial) => {
+                        number(xml, Some(style::TIMESTAMP), self.text.float64(serial));
+                        19
+                    }
+                    None => string(
+                        xml,
+                        self.text.timestamp_in(micros, &self.zone),
+                        &mut self.truncated,
+                    ),
                 }
-                None => string(xml, self.text.timestamp(micros), &mut self.truncated),
-            },
+            }
         }
     }
 }

@@ -16,14 +16,20 @@
 //! carries an autofilter; column widths are fitted to the header and the
 //! first 100 rows (which are held back, as XML, until then).
 //!
+//! Excel has no time zones: a timestamp cell holds the wall-clock time in
+//! the export's time zone (the context's `Time zone`, UTC without one).
+//! When that is not UTC the workbook says so: its description (document
+//! properties) names the zone, and so do the headings of timestamp columns
+//! when the headings are labels for people (`header=labels`, the default).
+//!
 //! A sheet holds at most 1,048,576 rows (Excel's limit, header included);
 //! past that the export continues on "Data (2)", "Data (3)", ... with the
 //! header repeated. It also rolls over before a sheet's XML nears 4 GiB,
 //! because the archive is never ZIP64.
 
 use exporter_plugin_sdk::{
-    Batch, Column, Encoder, ExportContext, Format, FormatError, FormatInfo, Level, OptionSpec,
-    Options, Output, TextFormatter, Value, log,
+    Batch, Column, ColumnType, Encoder, ExportContext, Format, FormatError, FormatInfo,
+    HEADER_OPTION, Level, OptionSpec, Options, Output, TextFormatter, TimeZone, Value, log,
 };
 
 mod cells;
@@ -71,7 +77,11 @@ struct Settings {
 pub struct XlsxEncoder {
     settings: Settings,
     columns: Vec<Column>,
+    /// The header row's text, one per column.
+    headings: Vec<String>,
     title: String,
+    /// The zone timestamps are shown in.
+    zone: TimeZone,
     generated_at: i64,
     archive: Archive,
     cells: CellWriter,
@@ -106,12 +116,13 @@ impl Format for Xlsx {
             description: "An Excel workbook with typed cells, a bold frozen header and an autofilter; more than 1,048,576 rows continue on further sheets".into(),
             options: vec![
                 OptionSpec::text("sheet-name", "Data", "Name of the first sheet; further sheets add \" (2)\", \" (3)\", ... (at most 31 characters, none of []:*?/\\)"),
-                OptionSpec::boolean("header", true, "Write the column names as the first row of each sheet"),
+                // Was a boolean; `true` and `false` still mean what they did.
+                OptionSpec::choice(HEADER_OPTION, "labels", ["names", "labels", "true", "false"], "The first row of each sheet: the dataset's column names, or their labels for people (applied by the host); false for none, true for names"),
                 OptionSpec::boolean("freeze-header", true, "Keep the header row in view while scrolling"),
                 OptionSpec::boolean("autofilter", true, "Put filter buttons on the header row"),
                 OptionSpec::integer("compression-level", 3, "Deflate level, 1 (fastest) to 9 (smallest)"),
                 OptionSpec::text("date-format", "yyyy-mm-dd", "Excel number format for date columns"),
-                OptionSpec::text("timestamp-format", "yyyy-mm-dd hh:mm:ss", "Excel number format for timestamp columns (UTC)"),
+                OptionSpec::text("timestamp-format", "yyyy-mm-dd hh:mm:ss", "Excel number format for timestamp columns (local time in the export's time zone, UTC unless it names one)"),
                 OptionSpec::integer("max-rows-per-sheet", EXCEL_MAX_ROWS, "Rows per sheet, header included, before continuing on a new sheet (2 to 1048576)"),
             ],
         }
@@ -136,12 +147,26 @@ impl Format for Xlsx {
                 "option \"compression-level\" must be from 1 to 9, got {level}"
             )));
         }
+        let zone = context.time_zone()?;
+        // Labels are for people, who need the zone next to the times;
+        // programs reading names need the names as they are.
+        let zoned_headings = options.choice(HEADER_OPTION)? == "labels";
+        let headings: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                if zoned_headings && !zone.is_utc() && c.kind == ColumnType::Timestamp {
+                    format!("{} ({})", c.name, zone.name())
+                } else {
+                    c.name.clone()
+                }
+            })
+            .collect();
         let mut encoder = XlsxEncoder {
-            widths: columns
+            widths: headings
                 .iter()
-                .map(|c| {
+                .map(|heading| {
                     if settings.header {
-                        cells::display_width(&c.name)
+                        cells::display_width(heading)
                     } else {
                         0
                     }
@@ -149,10 +174,12 @@ impl Format for Xlsx {
                 .collect(),
             settings,
             columns: columns.to_vec(),
+            headings,
             title: context.title.clone(),
             generated_at: context.generated_at,
             archive: Archive::new(context.generated_at, level as u32),
-            cells: CellWriter::default(),
+            cells: CellWriter::new(zone.clone()),
+            zone,
             xml: Vec::with_capacity(FLUSH_AT + (64 << 10)),
             sheet: None,
             sheet_rows: 0,
@@ -185,7 +212,7 @@ impl Settings {
             }
             Ok(format.to_owned())
         };
-        let header = options.bool("header")?;
+        let header = options.choice(HEADER_OPTION)? != "false";
         Ok(Settings {
             sheet_name: sheet_name.to_owned(),
             header,
@@ -243,8 +270,8 @@ impl XlsxEncoder {
             return;
         }
         self.start_row();
-        for column in &self.columns {
-            cells::header_cell(&mut self.xml, &column.name);
+        for heading in &self.headings {
+            cells::header_cell(&mut self.xml, heading);
         }
         self.xml.extend_from_slice(b"</row>");
     }
@@ -411,9 +438,11 @@ impl Encoder for XlsxEncoder {
             parts::styles(&self.settings.date_format, &self.settings.timestamp_format).as_bytes(),
             out,
         )?;
+        let description = (!self.zone.is_utc())
+            .then(|| format!("Timestamps are local times in {}", self.zone.name()));
         archive.add(
             "docProps/core.xml",
-            parts::core_properties(&self.title, &created).as_bytes(),
+            parts::core_properties(&self.title, &created, description.as_deref()).as_bytes(),
             out,
         )?;
         archive.add(

@@ -164,15 +164,22 @@ pub fn styles(date_format: &str, timestamp_format: &str) -> String {
     )
 }
 
-/// Title and creation time (`created` is W3CDTF, e.g. `2026-01-01T00:00:00Z`).
-pub fn core_properties(title: &str, created: &str) -> String {
+/// Title, creation time (`created` is W3CDTF, e.g. `2026-01-01T00:00:00Z`)
+/// and, if any, a description (Excel's "Comments").
+pub fn core_properties(title: &str, created: &str, description: Option<&str>) -> String {
     let mut title_xml = Vec::new();
     crate::cells::escape_text(&mut title_xml, title);
+    let description = description.map_or_else(String::new, |text| {
+        let mut xml = b"<dc:description>".to_vec();
+        crate::cells::escape_text(&mut xml, text);
+        xml.extend_from_slice(b"</dc:description>");
+        String::from_utf8(xml).expect("escaping keeps UTF-8")
+    });
     format!(
         "{XML_DECLARATION}<cp:coreProperties xmlns:cp=\"http://schemas.openxmlformats.org/package/2006/metadata/core-properties\" \
          xmlns:dc=\"http://purl.org/dc/elements/1.1/\" xmlns:dcterms=\"http://purl.org/dc/terms/\" \
          xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\
-         <dc:title>{}</dc:title><dc:creator>Exporter</dc:creator>\
+         <dc:title>{}</dc:title><dc:creator>Exporter</dc:creator>{description}\
          <dcterms:created xsi:type=\"dcterms:W3CDTF\">{created}</dcterms:created>\
          <dcterms:modified xsi:type=\"dcterms:W3CDTF\">{created}</dcterms:modified>\
          </cp:coreProperties>",

@@ -335,3 +335,151 @@ fn cut_cells_are_reported_as_warnings_with_row_and_column() {
     run(&two_columns(), &[], &[rows(3)]);
     assert!(testing::take_warnings().is_empty());
 }
+
+#[test]
+fn header_takes_names_labels_and_the_old_booleans() {
+    // The host puts the labels in the columns; the plugin writes them.
+    for value in ["names", "labels", "true"] {
+        let parts = run(&two_columns(), &[("header", value)], &[rows(1)]);
+        let sheet = &parts["xl/worksheets/sheet1.xml"];
+        assert!(sheet_rows(sheet)[0].contains(">id</t>"), "{value}");
+        assert!(sheet.contains("autoFilter"), "{value}");
+    }
+    let parts = run(&two_columns(), &[("header", "false")], &[rows(1)]);
+    assert_eq!(sheet_rows(&parts["xl/worksheets/sheet1.xml"]).len(), 1);
+}
+
+/// Seconds since the epoch of `HH:00` UTC on a day.
+fn at(year: i64, month: u32, day: u32, hour: i64) -> i64 {
+    use exporter_plugin_sdk::civil::days_from_civil;
+    (days_from_civil(year, month, day) * 86_400 + hour * 3_600) * 1_000_000
+}
+
+fn run_in(zone: &str, options: &[(&str, &str)], micros: &[i64]) -> BTreeMap<String, String> {
+    let context = ExportContext {
+        title: "Sessions".into(),
+        generated_at: 1_767_225_600_000_000,
+        properties: vec![("Time zone".into(), zone.into())],
+    };
+    let columns = [
+        Column::new("id", ColumnType::Int64),
+        Column::new("started_at", ColumnType::Timestamp),
+    ];
+    let ids: Vec<Option<i64>> = (1..=micros.len() as i64).map(Some).collect();
+    let micros: Vec<Option<i64>> = micros.iter().copied().map(Some).collect();
+    let batch = TestBatch::new(ids.len() as u32)
+        .int64(&ids)
+        .timestamp(&micros);
+    let bytes = testing::run_with_context::<Xlsx>(&columns, options, &context, &[batch]).unwrap();
+    unzip(&bytes).into_iter().collect()
+}
+
+/// The cells of data row `row` (from 1) of the first sheet.
+fn data_row(parts: &BTreeMap<String, String>, row: usize) -> String {
+    sheet_rows(&parts["xl/worksheets/sheet1.xml"])[row].to_owned()
+}
+
+fn stamp(serial: &str) -> String {
+    format!("<c s=\"3\"><v>{serial}</v></c>")
+}
+
+#[test]
+fn timestamps_hold_the_zone_s_wall_clock() {
+    let parts = run_in(
+        "Europe/Paris",
+        &[],
+        &[
+            at(2026, 1, 2, 5),   // 06:00 in Paris, winter time
+            at(2026, 7, 14, 10), // 12:00, summer time
+            at(1969, 7, 20, 11), // 12:00, before 1970
+            at(1800, 1, 1, 0),   // before Excel's calendar: text
+        ],
+    );
+    assert!(data_row(&parts, 1).contains(&stamp("46024.25")));
+    assert!(data_row(&parts, 2).contains(&stamp("46217.5")));
+    assert!(data_row(&parts, 3).contains(&stamp("25404.5")));
+    // Paris kept its local mean time then, 9 min 21 s ahead of Greenwich.
+    assert!(
+        data_row(&parts, 4).contains("<t>1800-01-01T00:09:21+00:09:21</t>"),
+        "{}",
+        data_row(&parts, 4)
+    );
+
+    let kolkata = run_in("Asia/Kolkata", &[], &[at(2026, 1, 2, 0) + 1_800_000_000]);
+    assert!(data_row(&kolkata, 1).contains(&stamp("46024.25")));
+    let new_york = run_in("America/New_York", &[], &[at(1969, 7, 20, 16)]);
+    assert!(data_row(&new_york, 1).contains(&stamp("25404.5")));
+}
+
+#[test]
+fn the_workbook_names_its_zone() {
+    let parts = run_in("Europe/Paris", &[], &[at(2026, 1, 2, 5)]);
+    assert!(
+        data_row(&parts, 0).contains(">started_at (Europe/Paris)</t>"),
+        "{}",
+        data_row(&parts, 0)
+    );
+    assert!(data_row(&parts, 0).contains(">id</t>"));
+    // The heading is wider, and so is its column.
+    assert!(
+        parts["xl/worksheets/sheet1.xml"]
+            .contains("<col min=\"2\" max=\"2\" width=\"27.00\" customWidth=\"1\"/>")
+    );
+    assert!(parts["docProps/core.xml"].contains(
+        "<dc:creator>Exporter</dc:creator><dc:description>Timestamps are local times in Europe/Paris</dc:description>"
+    ));
+    // Names are for programs: they stay as they are.
+    let names = run_in("Europe/Paris", &[("header", "names")], &[at(2026, 1, 2, 5)]);
+    assert!(data_row(&names, 0).contains(">started_at</t>"));
+    assert!(names["docProps/core.xml"].contains("<dc:description>"));
+}
+
+#[test]
+fn utc_workbooks_do_not_change() {
+    let instants = [at(2026, 1, 2, 5), at(1800, 1, 1, 0), -1];
+    let utc = run_in("UTC", &[], &instants);
+    assert!(data_row(&utc, 0).contains(">started_at</t>"));
+    assert!(data_row(&utc, 1).contains(&stamp("46024.208333333336")));
+    assert!(data_row(&utc, 2).contains("<t>1800-01-01T00:00:00Z</t>"));
+    assert!(!utc["docProps/core.xml"].contains("description"));
+    // As without the property, byte for byte.
+    let columns = [
+        Column::new("id", ColumnType::Int64),
+        Column::new("started_at", ColumnType::Timestamp),
+    ];
+    let batch = || {
+        TestBatch::new(3)
+            .int64(&[Some(1), Some(2), Some(3)])
+            .timestamp(&instants.map(Some))
+    };
+    let context = |properties| ExportContext {
+        title: "Sessions".into(),
+        generated_at: 1_767_225_600_000_000,
+        properties,
+    };
+    let plain = testing::run_with_context::<Xlsx>(&columns, &[], &context(vec![]), &[batch()]);
+    let zoned = testing::run_with_context::<Xlsx>(
+        &columns,
+        &[],
+        &context(vec![("Time zone".into(), "Etc/UTC".into())]),
+        &[batch()],
+    );
+    assert_eq!(plain.unwrap(), zoned.unwrap());
+}
+
+#[test]
+fn an_unknown_zone_is_refused() {
+    let context = ExportContext {
+        properties: vec![("Time zone".into(), "Europe/Pariss".into())],
+        ..ExportContext::default()
+    };
+    match testing::run_with_context::<Xlsx>(&two_columns(), &[], &context, &[]) {
+        Err(FormatError::Other(message)) => {
+            assert!(
+                message.contains("unknown time zone \"Europe/Pariss\""),
+                "{message}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
