@@ -84,10 +84,10 @@ cargo clippy --target wasm32-wasip2 \
 step "tests"
 cargo nextest run --workspace --no-fail-fast
 
-step "the job service's API suite, its contract, tenancy, delivery, parts and dataset catalog again, on PostgreSQL (database and job queue)"
+step "the job service's API suite, its contract, tenancy, delivery, parts, dataset catalog and column access again, on PostgreSQL (database and job queue)"
 # --workspace with a filter, not -p: the same feature set as above, so
 # nothing is rebuilt.
 EXPORTER_TEST_DATABASE=postgres cargo nextest run --workspace --no-fail-fast \
-    -E 'binary_id(exporter-tests::api) | binary_id(exporter-tests::contract) | binary_id(exporter-tests::delivery) | binary_id(exporter-tests::parts) | binary_id(exporter-tests::tenancy) | binary_id(exporter-tests::catalog)'
+    -E 'binary_id(exporter-tests::api) | binary_id(exporter-tests::contract) | binary_id(exporter-tests::delivery) | binary_id(exporter-tests::parts) | binary_id(exporter-tests::tenancy) | binary_id(exporter-tests::catalog) | binary_id(exporter-tests::access)'
 
 step "done"

@@ -24,6 +24,7 @@ use exporter_registry::{
 };
 use exporter_runtime::{PluginEngine, RuntimeConfig};
 use exporter_source::Catalog;
+use exporter_source::query::MaskSecret;
 use exporter_source::sources::Sources;
 use exporter_store::blob::{BlobStore, LinkSigner};
 use exporter_store::db::Database;
@@ -91,6 +92,9 @@ pub async fn open_sources(config: &Config, db: &Database) -> anyhow::Result<Sour
     let (sources, unreachable) = Sources::open(db, &config.sources)
         .await
         .context("opening the configured sources")?;
+    let sources = sources
+        .with_read_only_default(&config.database.url)
+        .context("opening the service's database read-only for exports")?;
     for (name, error) in unreachable {
         tracing::warn!(
             source = name,
@@ -112,6 +116,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         None => TokenKeys::from_secret(&secret),
     };
     let links = LinkSigner::new(&secret);
+    let masks = MaskSecret::new(secret.expose());
     let blobs = BlobStore::open(&config.blob.url)?;
     let metrics = Metrics::new();
     let registry = open_registry(&config, &db, &blobs, &metrics).await?;
@@ -146,6 +151,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         db: db.clone(),
         catalog: catalog.clone(),
         sources: sources.clone(),
+        masks: masks.clone(),
         repo: repo.clone(),
         queue: queue.clone(),
         blobs: blobs.clone(),
@@ -178,6 +184,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             repo: repo.clone(),
             catalog: catalog.clone(),
             sources: sources.clone(),
+            masks,
             queue: queue.clone(),
             blobs: blobs.clone(),
             formats,

@@ -27,7 +27,10 @@ pub fn command(data_dir: &Path) -> Command {
         .env("EXPORTER_CHECK_BUILTINS", "false")
         .env_remove("EXPORTER_DATABASE_URL")
         .env_remove("EXPORTER_BLOB_URL")
-        .env_remove("EXPORTER_JWT_SECRET");
+        .env_remove("EXPORTER_JWT_SECRET")
+        // The test harness's own switch, which the binary would read as an
+        // unknown setting.
+        .env_remove("EXPORTER_TEST_DATABASE");
     command
 }
 

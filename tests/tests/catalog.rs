@@ -519,3 +519,295 @@ async fn the_host_scopes_every_dataset_to_the_callers_organization() {
     assert_eq!(all, seen);
     service.stop().await;
 }
+
+/// A job's file, read as CSV rows (the header first).
+async fn csv_rows(service: &TestService, token: &str, body: Value) -> Vec<Vec<String>> {
+    let (_, _, bytes) = service.export_and_download(token, body).await;
+    let rows = exporter_tests::python_read("csv", &bytes, &[]);
+    serde_json::from_value(rows).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_filters_select_rows_by_typed_values() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let listed = service.get_json(&admin, "/api/datasets/sessions").await;
+    let column = |name: &str| {
+        listed["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        column("device")["filter"],
+        json!(["eq", "in", "gt", "gte", "lt", "lte"])
+    );
+    assert!(column("notes").get("filter").is_none(), "{listed}");
+
+    let all = csv_rows(
+        &service,
+        &admin,
+        json!({"dataType": "sessions", "format": "csv",
+               "columns": ["id", "device", "duration_seconds", "status"]}),
+    )
+    .await;
+    let filtered = csv_rows(
+        &service,
+        &admin,
+        json!({"dataType": "sessions", "format": "csv",
+               "columns": ["id", "device", "duration_seconds", "status"],
+               "filters": {"columns": {
+                   "device": {"in": ["Desktop", "iPad, 10th gen"]},
+                   "duration_seconds": {"gte": 60, "lt": "1800"},
+                   "status": {"eq": "completed"}}}}),
+    )
+    .await;
+    // The same rows as filtering the whole export here.
+    let expected: Vec<&Vec<String>> = all[1..]
+        .iter()
+        .filter(|row| {
+            let duration: Option<i64> = row[2].parse().ok();
+            ["Desktop", "iPad, 10th gen"].contains(&row[1].as_str())
+                && duration.is_some_and(|d| (60..1800).contains(&d))
+                && row[3] == "completed"
+        })
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < all.len() - 1);
+    assert_eq!(filtered[1..].iter().collect::<Vec<_>>(), expected);
+
+    // A boolean, on both engines' spelling of one.
+    let users = csv_rows(
+        &service,
+        &admin,
+        json!({"dataType": "users", "format": "csv", "columns": ["email", "active"],
+               "filters": {"columns": {"active": {"eq": false}}}}),
+    )
+    .await;
+    assert!(users[1..].iter().all(|row| row[1] == "false"), "{users:?}");
+
+    // Refusals name the column and what it takes.
+    for (filters, says) in [
+        (
+            json!({"notes": {"eq": "x"}}),
+            "does not declare it filterable",
+        ),
+        (json!({"nope": {"eq": "x"}}), "has no such column"),
+        (
+            json!({"duration_seconds": {"eq": "ten"}}),
+            "\"ten\" is not a 64-bit integer",
+        ),
+        (json!({"device": {"in": []}}), "1 to 1000 values"),
+        (json!({"device": {"like": "d%"}}), "like"),
+    ] {
+        let response = service
+            .post(&admin, "/api/export-jobs")
+            .json(&json!({"dataType": "sessions", "format": "csv",
+                          "filters": {"columns": filters}}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(status, 422, "{filters}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says)
+                || problem["errors"].to_string().contains(says),
+            "{filters}: {problem}"
+        );
+    }
+    let response = service
+        .post(&admin, "/api/export-jobs")
+        .json(&json!({"dataType": "users", "format": "csv",
+                      "filters": {"columns": {"active": {"gt": true}}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`gt` does not apply to a boolean column"),
+        "{problem}"
+    );
+    service.stop().await;
+}
+
+/// `PATCH /api/organization`, as `token`.
+async fn set_time_zone(service: &TestService, token: &str, zone: Value) -> (u16, Value) {
+    let response = service
+        .client
+        .patch(format!("{}/api/organization", service.url))
+        .bearer_auth(token)
+        .json(&json!({ "timeZone": zone }))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_for_people_show_labels_local_time_and_the_organization_name() {
+    let service = TestService::start().await;
+    let admin = service.token(ADMIN).await;
+    let member = service.token(MEMBER).await;
+
+    // The organization's default zone: set by its Admin, read by anyone in it.
+    let (status, organization) = set_time_zone(&service, &admin, json!("europe/paris")).await;
+    assert_eq!(status, 200, "{organization}");
+    assert_eq!(
+        organization["timeZone"], "Europe/Paris",
+        "canonical spelling"
+    );
+    assert_eq!(organization["name"], "Acme Corporation");
+    let (status, refused) = set_time_zone(&service, &admin, json!("Mars/Olympus")).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("IANA name"),
+        "{refused}"
+    );
+    let (status, _) = set_time_zone(&service, &member, json!("UTC")).await;
+    assert_eq!(status, 403, "a Member changes no settings");
+    assert_eq!(
+        service.get_json(&member, "/api/organization").await["timeZone"],
+        "Europe/Paris"
+    );
+
+    // One winter and one summer session: instants an hour and two hours
+    // from UTC in Paris.
+    let body = |format: &str, extra: Value| {
+        let mut body = json!({"dataType": "sessions", "format": format,
+                              "columns": ["id", "started_at"],
+                              "dateRange": {"from": "2026-01-10", "to": "2026-01-10"}});
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    };
+    // CSV for programs: names and UTC, whatever the organization's zone;
+    // the job records the zone it was created with.
+    let (job, _, utc) = service
+        .export_and_download(&admin, body("csv", json!({})))
+        .await;
+    assert_eq!(job["timeZone"], "Europe/Paris", "{job}");
+    let utc: Vec<Vec<String>> =
+        serde_json::from_value(exporter_tests::python_read("csv", &utc, &[])).unwrap();
+    assert_eq!(utc[0], ["id", "started_at"]);
+    assert!(utc.len() > 1, "a session on 2026-01-10: {utc:?}");
+    assert!(utc[1][1].ends_with('Z'), "{utc:?}");
+
+    // Asked for: labels, and local time with its offset, the same instant.
+    let (_, _, local) = service
+        .export_and_download(
+            &admin,
+            body(
+                "csv",
+                json!({"options": {"header": "labels", "local-time": true}}),
+            ),
+        )
+        .await;
+    let local: Vec<Vec<String>> =
+        serde_json::from_value(exporter_tests::python_read("csv", &local, &[])).unwrap();
+    assert_eq!(local[0], ["Id", "Started at"]);
+    assert_eq!(local.len(), utc.len());
+    for (utc, local) in utc[1..].iter().zip(&local[1..]) {
+        assert!(local[1].ends_with("+01:00"), "January in Paris: {local:?}");
+        assert_eq!(
+            same_instant(&utc[1], &local[1], 0.0),
+            "True",
+            "{utc:?} {local:?}"
+        );
+    }
+    // A zone named in the request wins over the organization's.
+    let (job, _, kolkata) = service
+        .export_and_download(
+            &admin,
+            body(
+                "csv",
+                json!({"timeZone": "Asia/Kolkata", "options": {"local-time": true}}),
+            ),
+        )
+        .await;
+    assert_eq!(job["timeZone"], "Asia/Kolkata");
+    assert!(String::from_utf8_lossy(&kolkata).contains("+05:30"));
+    let response = service
+        .post(&admin, "/api/export-jobs")
+        .json(&body("csv", json!({"timeZone": "Europe/Pariss"})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+
+    // JSON keeps UTC; with labels, the keys are the labels.
+    let (_, _, document) = service
+        .export_and_download(
+            &admin,
+            body("json", json!({"options": {"header": "labels"}})),
+        )
+        .await;
+    let document = exporter_tests::python_read("json", &document, &[]);
+    let first = &document.as_array().unwrap()[0];
+    assert_eq!(first["Started at"], utc[1][1].as_str(), "{first}");
+
+    // The spreadsheet, for people by default: labels, Paris wall-clock time.
+    let (_, _, workbook) = service
+        .export_and_download(&admin, body("xlsx", json!({})))
+        .await;
+    let sheets = exporter_tests::python_read("xlsx", &workbook, &[]);
+    let rows = sheets["sheets"][0]["rows"].as_array().unwrap();
+    assert_eq!(
+        rows[0],
+        json!(["Id", "Started at (Europe/Paris)"]),
+        "{sheets}"
+    );
+    let wall_clock = rows[1][1]["datetime"].as_str().unwrap();
+    assert_eq!(
+        // A spreadsheet's serial numbers keep milliseconds.
+        same_instant(&utc[1][1], &format!("{wall_clock}+01:00"), 0.0005),
+        "True",
+        "{utc:?} {wall_clock}"
+    );
+
+    // The PDF names the organization (not its id) and the zone.
+    let (_, _, pdf) = service
+        .export_and_download(&admin, body("pdf", json!({})))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Acme Corporation"), "{text}");
+    assert!(text.contains("Europe/Paris"), "{text}");
+    assert!(text.contains("+01:00"), "{text}");
+    assert!(
+        !text.contains(&exporter::source::demo::demo_id("organization", "acme")),
+        "{text}"
+    );
+    service.stop().await;
+}
+
+/// Whether two RFC 3339 instants are the same moment, to within
+/// `seconds`, as Python reads them.
+fn same_instant(a: &str, b: &str, seconds: f64) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, datetime as d; p = lambda s: d.datetime.fromisoformat(s.replace('Z', '+00:00')); \
+             print(abs((p(sys.argv[1]) - p(sys.argv[2])).total_seconds()) <= float(sys.argv[3]))",
+            a,
+            b,
+            &seconds.to_string(),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

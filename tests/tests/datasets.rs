@@ -3,11 +3,12 @@
 //! Python. SQLite and PostgreSQL must produce byte-identical files.
 
 use exporter::batch::time::parse_date;
-use exporter::export::{Export, ExportError};
+use exporter::export::{Export, ExportError, Headings};
 use exporter::source::demo::{self, Seeded};
 use std::sync::Arc;
 
 use exporter::source::catalog::seed;
+use exporter::source::query::Access;
 use exporter::source::{Dataset, ExportQuery, QueryError};
 use exporter_tests::databases::TestDatabase;
 use exporter_tests::{MemorySink, context, load, python_read};
@@ -38,6 +39,8 @@ fn january(dataset: Arc<Dataset>, columns: &[&str]) -> ExportQuery {
         from: parse_date("2026-01-01"),
         to: parse_date("2026-01-31"),
         columns: columns.iter().map(|c| c.to_string()).collect(),
+        filters: Default::default(),
+        access: Access::unkeyed_superadmin(),
     }
 }
 
@@ -48,6 +51,7 @@ async fn export(db: &TestDatabase, query: &ExportQuery, format: &str) -> (Vec<u8
         query,
         formatter: &load(format),
         options: vec![],
+        headings: Headings::Names,
         context: context(),
         batch_rows: 100,
         progress: None,
@@ -149,6 +153,8 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
             "active".into(),
             "organization".into(),
         ],
+        filters: Default::default(),
+        access: Access::unkeyed_superadmin(),
     };
     let (users, rows) = export(&db, &everyone, "csv").await;
     assert_eq!(rows as usize, demo::ACCOUNTS.len() + 20);
@@ -165,6 +171,7 @@ async fn the_whole_story(db: TestDatabase) -> Vec<Vec<u8>> {
         query: &bad,
         formatter: &load("csv"),
         options: vec![],
+        headings: Headings::Names,
         context: context(),
         batch_rows: 100,
         progress: None,
@@ -241,6 +248,8 @@ async fn session_dates_before_1970_floor_to_the_right_day() {
         from: None,
         to: None,
         columns: vec!["started_at".into(), "session_date".into()],
+        filters: Default::default(),
+        access: Access::unkeyed_superadmin(),
     };
     let (bytes, rows) = export(&db, &query, "csv").await;
     assert_eq!(rows, 1);
@@ -285,6 +294,8 @@ async fn postgres_filter_values_are_literals_not_sql() {
         from: None,
         to: None,
         columns: vec!["id".into(), "user_id".into()],
+        filters: Default::default(),
+        access: Access::unkeyed_superadmin(),
     };
     let (bytes, rows) = export(&db, &by_user(awkward), "csv").await;
     assert_eq!(rows, 1);
@@ -326,6 +337,8 @@ async fn a_postgres_export_stopped_midway_leaves_the_pool_usable() {
         from: None,
         to: None,
         columns: vec![],
+        filters: Default::default(),
+        access: Access::unkeyed_superadmin(),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let source = tokio::spawn({

@@ -36,6 +36,7 @@ async fn queued(db: &Database) -> JobRepo {
             created_by,
             data_type: "sessions".into(),
             dataset_version: 1,
+            reader_role: exporter::auth::Role::Admin,
             format: "csv".into(),
             request: r#"{"dataType":"sessions","format":"csv"}"#.into(),
             max_attempts: 5,

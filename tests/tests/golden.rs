@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use exporter::batch::DEFAULT_BATCH_ROWS;
 use exporter::compress::{CompressingSink, Compression};
 use exporter::driver::Export;
+use exporter::export::Headings;
 use exporter::jobs::ExportRequest;
 use exporter::parts::{
     FinishedPart, MAX_PARTS, Manifest, ManifestInput, ManifestPlugin, PartPlan, PartPublisher,
@@ -42,6 +43,7 @@ use exporter::progress::Written;
 use exporter::source::ExportQuery;
 use exporter::source::catalog::seed;
 use exporter::source::demo::{self, Seeded};
+use exporter::source::query::Access;
 use exporter_tests::databases::TestDatabase;
 use exporter_tests::{MemorySink, load};
 use sha2::{Digest as _, Sha256};
@@ -92,6 +94,8 @@ fn everything(name: &str) -> ExportQuery {
         from: None,
         to: None,
         columns: Vec::new(),
+        filters: Default::default(),
+        access: Access::unkeyed_superadmin(),
     }
 }
 
@@ -124,6 +128,7 @@ async fn export_one(
         query: &everything(data_type),
         formatter,
         options: Vec::new(),
+        headings: Headings::Names,
         context: context(data_type),
         batch_rows: DEFAULT_BATCH_ROWS,
         progress: None,
@@ -191,7 +196,9 @@ async fn export_in_parts(db: &TestDatabase, formatter: &Formatter) -> Vec<(Strin
         "dataType": "sessions", "format": "csv", "partMaxRows": PART_MAX_ROWS
     }))
     .unwrap();
-    let query = request.query(seed::dataset("sessions")).unwrap();
+    let query = request
+        .query(seed::dataset("sessions"), Access::unkeyed_superadmin())
+        .unwrap();
     let info = formatter.info().clone();
     // The runner's name for a file of every day.
     let file_name = format!(
@@ -218,6 +225,7 @@ async fn export_in_parts(db: &TestDatabase, formatter: &Formatter) -> Vec<(Strin
         query: &query,
         formatter,
         options: request.plugin_options(),
+        headings: Headings::Names,
         context: context(&query.dataset.name),
         batch_rows: DEFAULT_BATCH_ROWS,
         progress: None,
@@ -237,6 +245,7 @@ async fn export_in_parts(db: &TestDatabase, formatter: &Formatter) -> Vec<(Strin
         request: &request,
         dataset_version: 1,
         schema: &query.schema().unwrap(),
+        masked: &[],
         plugin: ManifestPlugin {
             name: info.name.clone(),
             version: info.version.clone(),

@@ -15,14 +15,15 @@ use anyhow::Context as _;
 use super::data::{DatabaseArgs, open_migrated, runtime};
 use super::state::ServiceState;
 use super::{cli_runtime_config, human_bytes, load_plugin, parse_option};
-use exporter_export::Export;
+use exporter_export::{Export, Headings};
 use exporter_runtime::batch::{DEFAULT_BATCH_ROWS, time};
 use exporter_runtime::{ExportContext, WriteSink};
+use exporter_source::catalog::Role;
 use exporter_source::catalog::draft::{DraftRequest, draft};
 use exporter_source::catalog::store::{Installed, ORIGIN_OPERATOR};
 use exporter_source::catalog::{self, CatalogStore, DEFAULT_SOURCE};
 use exporter_source::check::check;
-use exporter_source::query::select_with_literals;
+use exporter_source::query::{Access, MaskSecret, select_with_literals};
 use exporter_source::sources::{SourcePool, Sources, introspect};
 use exporter_source::{Catalog, Dataset, ExportQuery};
 use exporter_store::db::Database;
@@ -151,7 +152,14 @@ pub struct DatasetQueryArgs {
 
 impl DatasetQueryArgs {
     /// The checked query, with the organization's slug resolved to its id.
-    async fn resolve(&self, db: &Database, catalog: &Catalog) -> anyhow::Result<ExportQuery> {
+    /// The operator at the command line reads as a SuperAdmin: columns
+    /// masked for every role are masked here too, with the service's keys.
+    async fn resolve(
+        &self,
+        state: &ServiceState,
+        db: &Database,
+        catalog: &Catalog,
+    ) -> anyhow::Result<ExportQuery> {
         let organization_id = match &self.organization {
             Some(slug) => Some(organization_id(db, slug).await?),
             None => None,
@@ -163,6 +171,11 @@ impl DatasetQueryArgs {
                 names(catalog)
             )
         })?;
+        let masks = MaskSecret::new(crate::service::service_secret(&state.config)?.expose());
+        let access = Access {
+            role: Role::SuperAdmin,
+            key: masks.key_for(organization_id.as_deref()),
+        };
         let query = ExportQuery {
             dataset,
             organization_id,
@@ -170,6 +183,8 @@ impl DatasetQueryArgs {
             from: self.from,
             to: self.to,
             columns: self.columns.clone(),
+            filters: Default::default(),
+            access,
         };
         query.selected()?;
         Ok(query)
@@ -210,6 +225,9 @@ async fn open_catalog(state: &ServiceState) -> anyhow::Result<(Database, Catalog
     let (sources, unreachable) = Sources::open(&db, &state.config.sources)
         .await
         .context("opening the configured sources")?;
+    let sources = sources
+        .with_read_only_default(&state.config.database.url)
+        .context("opening the service's database read-only for exports")?;
     for (name, error) in unreachable {
         eprintln!("warning: source {name} is not reachable now: {error:#}");
     }
@@ -301,7 +319,7 @@ pub fn run(command: DatasetCommand, data_dir: Option<&Path>) -> anyhow::Result<E
         DatasetCommand::Sql(args) => runtime()?.block_on(async {
             let state = args.database.state(data_dir)?.existing()?;
             let (db, catalog, sources) = open_catalog(&state).await?;
-            let query = args.resolve(&db, &catalog).await?;
+            let query = args.resolve(&state, &db, &catalog).await?;
             let engine = sources.get(&query.dataset.source).map(|s| s.engine());
             if engine != Some(exporter_source::sources::SourceEngine::Postgres) {
                 anyhow::bail!(
@@ -507,7 +525,7 @@ fn export(args: DatasetExportArgs, data_dir: Option<&Path>) -> anyhow::Result<Ex
         .map_err(anyhow::Error::msg)?;
     runtime()?.block_on(async {
         let (db, catalog, sources) = open_catalog(&state).await?;
-        let query = args.query.resolve(&db, &catalog).await?;
+        let query = args.query.resolve(&state, &db, &catalog).await?;
         let name = query.dataset.name.clone();
         let temp = super::out::temp_file_beside(&args.out)?;
         let sink = WriteSink(BufWriter::with_capacity(1 << 20, temp.reopen()?));
@@ -531,6 +549,7 @@ fn export(args: DatasetExportArgs, data_dir: Option<&Path>) -> anyhow::Result<Ex
             query: &query,
             formatter: &formatter,
             options: args.options.clone(),
+            headings: Headings::for_export(formatter.info(), &args.options),
             context,
             batch_rows: DEFAULT_BATCH_ROWS,
             progress: None,

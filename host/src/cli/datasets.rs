@@ -52,9 +52,22 @@ fn table(datasets: &Value) -> String {
             text_of(&dataset["description"])
         );
         for column in dataset["columns"].as_array().into_iter().flatten() {
+            // What the caller gets of it: masked how, filterable how.
+            let mut notes = Vec::new();
+            if let Some(mask) = column["masked"].as_str() {
+                notes.push(format!("masked: {mask}"));
+            }
+            if let Some(ops) = column["filter"].as_array() {
+                let ops: Vec<&str> = ops.iter().filter_map(Value::as_str).collect();
+                notes.push(format!("--filter {}", ops.join("|")));
+            }
+            let notes = match notes.is_empty() {
+                true => String::new(),
+                false => format!(" [{}]", notes.join("; ")),
+            };
             let _ = writeln!(
                 text,
-                "  {:<18} {:<10} {}",
+                "  {:<18} {:<10} {}{notes}",
                 text_of(&column["name"]),
                 text_of(&column["type"]),
                 text_of(&column["description"])
@@ -67,6 +80,23 @@ fn table(datasets: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_and_filterable_columns_say_so() {
+        let json = serde_json::json!([{
+            "name": "customers", "description": "Customers",
+            "columns": [
+                {"name": "email", "type": "text", "description": "Address", "masked": "email-domain"},
+                {"name": "status", "type": "text", "description": "State", "filter": ["eq", "in"]}
+            ]
+        }]);
+        assert_eq!(
+            table(&json),
+            "customers (Customers; no date range)\n  \
+             email              text       Address [masked: email-domain]\n  \
+             status             text       State [--filter eq|in]\n"
+        );
+    }
 
     #[test]
     fn a_dataset_reads_as_a_line_and_its_columns() {

@@ -20,7 +20,7 @@ use exporter_export::compress::Compression;
 pub struct ExportArgs {
     #[command(flatten)]
     connection: ConnectionArgs,
-    /// sessions, users or analytics (`exporter datasets` lists them).
+    /// A dataset of the catalog (`exporter datasets` lists them).
     #[arg(long)]
     data_type: String,
     /// csv, json, ndjson, ... (`exporter formats` lists them).
@@ -40,6 +40,15 @@ pub struct ExportArgs {
     /// A column to export, in order; repeat.
     #[arg(long = "column")]
     columns: Vec<String>,
+    /// A condition on a filterable column, COLUMN:OP=VALUE with OP one of
+    /// eq, in, gt, gte, lt, lte (`in` takes VALUE,VALUE,...); repeat.
+    /// `exporter datasets` shows which columns take which.
+    #[arg(long = "filter", value_parser = parse_filter)]
+    filters: Vec<(String, String, String)>,
+    /// Show instants in this IANA time zone (Europe/Paris) in spreadsheets,
+    /// PDFs and CSV with `-O local-time=true`; default: the organization's.
+    #[arg(long)]
+    time_zone: Option<String>,
     /// A format option, key=value; repeat.
     #[arg(long = "option", short = 'O', value_parser = parse_option)]
     options: Vec<(String, String)>,
@@ -190,6 +199,26 @@ async fn follow(
 }
 
 /// The create request's JSON.
+/// `status:in=paid,open` as (column, comparison, value).
+fn parse_filter(text: &str) -> Result<(String, String, String), String> {
+    let usage = || {
+        format!(
+            "{text:?} is not a filter; write COLUMN:OP=VALUE, e.g. status:eq=paid or total:gte=100"
+        )
+    };
+    let (column, rest) = text.split_once(':').ok_or_else(usage)?;
+    let (op, value) = rest.split_once('=').ok_or_else(usage)?;
+    if column.is_empty() {
+        return Err(usage());
+    }
+    if !["eq", "in", "gt", "gte", "lt", "lte"].contains(&op) {
+        return Err(format!(
+            "{op:?} is not a comparison; use eq, in, gt, gte, lt or lte"
+        ));
+    }
+    Ok((column.to_owned(), op.to_owned(), value.to_owned()))
+}
+
 fn request_body(args: &ExportArgs) -> Value {
     let mut body = json!({ "dataType": args.data_type, "format": args.format });
     if args.from.is_some() || args.to.is_some() {
@@ -202,8 +231,25 @@ fn request_body(args: &ExportArgs) -> Value {
     if let Some(org) = &args.organization_id {
         filters.insert("organizationId".into(), json!(org));
     }
+    let mut columns = serde_json::Map::new();
+    for (column, op, value) in &args.filters {
+        let value = match op.as_str() {
+            "in" => json!(value.split(',').collect::<Vec<_>>()),
+            _ => json!(value),
+        };
+        let conditions = columns
+            .entry(column.clone())
+            .or_insert_with(|| Value::Object(Default::default()));
+        conditions[op.as_str()] = value;
+    }
+    if !columns.is_empty() {
+        filters.insert("columns".into(), Value::Object(columns));
+    }
     if !filters.is_empty() {
         body["filters"] = Value::Object(filters);
+    }
+    if let Some(zone) = &args.time_zone {
+        body["timeZone"] = json!(zone);
     }
     if !args.columns.is_empty() {
         body["columns"] = json!(args.columns);
@@ -229,4 +275,53 @@ fn request_body(args: &ExportArgs) -> Value {
         );
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ExportArgs,
+    }
+
+    #[test]
+    fn filters_and_the_time_zone_become_the_request() {
+        let cli = Cli::try_parse_from([
+            "export",
+            "--data-type",
+            "sessions",
+            "--format",
+            "csv",
+            "--filter",
+            "device:in=Desktop,Pixel 8",
+            "--filter",
+            "duration_seconds:gte=60",
+            "--filter",
+            "duration_seconds:lt=600",
+            "--time-zone",
+            "Europe/Paris",
+            "--out",
+            "s.csv",
+        ])
+        .unwrap();
+        assert_eq!(
+            request_body(&cli.args),
+            json!({"dataType": "sessions", "format": "csv", "timeZone": "Europe/Paris",
+                   "filters": {"columns": {
+                       "device": {"in": ["Desktop", "Pixel 8"]},
+                       "duration_seconds": {"gte": "60", "lt": "600"}}}})
+        );
+        for (bad, says) in [
+            ("device=Desktop", "COLUMN:OP=VALUE"),
+            ("device:like=D%", "not a comparison"),
+            (":eq=x", "COLUMN:OP=VALUE"),
+        ] {
+            let e = parse_filter(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
 }

@@ -5,11 +5,11 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{AppJson, AppQuery, Auth};
+use super::extract::{AppJson, AppQuery, Auth, managed_organization};
 use super::problem::Problem;
 use super::responses::{Forbidden, NotFound};
 use super::state::AppState;
-use exporter_auth::{Caller, Role};
+use exporter_auth::Caller;
 use exporter_jobs::callbacks::store::{self, OrganizationSecret};
 use exporter_runtime::batch::time::format_timestamp;
 
@@ -65,31 +65,7 @@ async fn organization(
     caller: &Caller,
     query: SecretQuery,
 ) -> Result<String, Problem> {
-    if !matches!(caller.role, Role::SuperAdmin | Role::Admin) {
-        return Err(Problem::forbidden(
-            "callback secrets are for Admins and SuperAdmins",
-        ));
-    }
-    let organization = match caller.organization_scope(query.organization_id) {
-        Ok(Some(organization)) => organization,
-        Ok(None) => caller.organization_id.clone(),
-        Err(_) => {
-            return Err(Problem::forbidden(
-                "only SuperAdmins can see another organization's secret",
-            ));
-        }
-    };
-    // The caller's own organization exists (authentication checked it);
-    // another one is looked up, so a mistyped id is a 404, not a secret
-    // that cannot be stored.
-    if organization != caller.organization_id
-        && !exporter_auth::organization_exists(&state.db, &organization).await?
-    {
-        return Err(Problem::not_found(&format!(
-            "organization {organization:?}"
-        )));
-    }
-    Ok(organization)
+    managed_organization(state, caller, query.organization_id, "callback secrets").await
 }
 
 /// The organization's callback secret (created on first use).

@@ -18,9 +18,10 @@ use super::problem::Problem;
 use super::responses::{Binary, Forbidden, NotFound, PayloadTooLarge, Unprocessable};
 use super::state::AppState;
 use exporter_auth::Caller;
-use exporter_export::Export;
+use exporter_export::{Export, Headings};
 use exporter_runtime::batch::{DEFAULT_BATCH_ROWS, time};
 use exporter_runtime::{ChunkSink, ExportContext};
+use exporter_source::query::Access;
 use exporter_source::sources::SourcePool;
 use exporter_source::{Dataset, ExportQuery, SourceError, count_rows};
 use exporter_store::db::now_micros;
@@ -185,6 +186,10 @@ async fn stream(
         )
     })?;
     let source = SourcePool::from(&*source);
+    let access = Access {
+        role: caller.role,
+        key: state.masks.key_for(organization_id.as_deref()),
+    };
     let query = ExportQuery {
         dataset,
         organization_id,
@@ -192,10 +197,10 @@ async fn stream(
         from: day("from", from)?,
         to: day("to", to)?,
         columns,
+        filters: Default::default(),
+        access,
     };
-    query
-        .selected()
-        .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
+    query.selected()?;
     let formatter = state
         .formats
         .get_for(&caller.organization_id, format)
@@ -242,6 +247,7 @@ async fn stream(
             source,
             query: &query,
             formatter: &formatter,
+            headings: Headings::for_export(formatter.info(), &[]),
             options: Vec::new(),
             context,
             batch_rows: DEFAULT_BATCH_ROWS,

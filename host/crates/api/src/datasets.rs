@@ -13,10 +13,13 @@ use super::extract::{AppJson, AppPath, Auth};
 use super::problem::Problem;
 use super::responses::{Forbidden, NotFound, Unprocessable};
 use super::state::AppState;
-use exporter_auth::Caller;
+use exporter_auth::{Caller, Role};
+use exporter_runtime::ColumnType;
 use exporter_source::catalog::store::{Installed, ORIGIN_OPERATOR};
+use exporter_source::catalog::{ColumnAccess, Mask};
 use exporter_source::catalog::{DEFAULT_SOURCE, validate};
 use exporter_source::check::check;
+use exporter_source::query::filter::Op;
 use exporter_source::{Dataset, DatasetColumn};
 
 /// A dataset as a client sees it.
@@ -35,7 +38,8 @@ pub struct DatasetView {
     pub range_column: Option<String>,
     /// Columns the export is ordered by, after the range column.
     pub key: Vec<String>,
-    /// Filters a request may set beyond the date range.
+    /// Filters a request may set beyond the date range and the columns'
+    /// own (`filters.columns`, listed with each column).
     pub filters: Vec<String>,
 }
 
@@ -50,12 +54,28 @@ pub struct ColumnView {
     /// A heading for people.
     pub label: String,
     pub description: String,
+    /// How this column's values are masked for the caller (`redact`,
+    /// `hash`, `email-domain` or `last4`; the column is then text);
+    /// absent: in clear. Columns the caller may not see are not listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked: Option<Mask>,
+    /// The comparisons `filters.columns` may apply to this column (`eq`,
+    /// `in`, `gt`, `gte`, `lt`, `lte`); absent: it cannot be filtered on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!(["eq", "in"]))]
+    pub filter: Vec<&'static str>,
 }
 
 impl DatasetView {
-    fn new(dataset: &Dataset) -> Self {
+    /// `dataset` as `role` sees it.
+    fn new(dataset: &Dataset, role: Role) -> Self {
+        let visible = |name: &str| {
+            dataset
+                .column(name)
+                .is_some_and(|c| c.access(role) != ColumnAccess::Hidden)
+        };
         let mut filters = Vec::new();
-        if dataset.user_column.is_some() {
+        if dataset.user_column.as_deref().is_some_and(visible) {
             filters.push("userId".to_owned());
         }
         filters.push("organizationId".to_owned());
@@ -63,22 +83,41 @@ impl DatasetView {
             name: dataset.name.clone(),
             description: dataset.description.clone(),
             version: dataset.version,
-            columns: dataset.columns.iter().map(ColumnView::new).collect(),
-            range_column: dataset.range_column.clone(),
-            key: dataset.key.clone(),
+            columns: dataset
+                .columns
+                .iter()
+                .filter_map(|c| ColumnView::new(c, role))
+                .collect(),
+            range_column: dataset.range_column.clone().filter(|c| visible(c)),
+            key: dataset.key.iter().filter(|k| visible(k)).cloned().collect(),
             filters,
         }
     }
 }
 
 impl ColumnView {
-    fn new(column: &DatasetColumn) -> Self {
-        ColumnView {
+    fn new(column: &DatasetColumn, role: Role) -> Option<Self> {
+        let (kind, masked) = match column.access(role) {
+            ColumnAccess::Hidden => return None,
+            ColumnAccess::Clear => (column.kind, None),
+            ColumnAccess::Masked(mask) => (ColumnType::Text, Some(mask)),
+        };
+        // Filters apply to values in clear only.
+        let filter = match column.filterable && masked.is_none() {
+            true => Op::for_kind(column.kind)
+                .iter()
+                .map(|op| op.as_str())
+                .collect(),
+            false => Vec::new(),
+        };
+        Some(ColumnView {
             name: column.name.clone(),
-            kind: column.kind.as_str().to_owned(),
+            kind: kind.as_str().to_owned(),
             label: column.label(),
             description: column.description.clone(),
-        }
+            masked,
+            filter,
+        })
     }
 }
 
@@ -96,7 +135,7 @@ pub async fn list(State(state): State<AppState>, Auth(caller): Auth) -> AppJson<
             .catalog
             .list()
             .iter()
-            .map(|d| DatasetView::new(d))
+            .map(|d| DatasetView::new(d, caller.role))
             .collect(),
     )
 }
@@ -113,7 +152,9 @@ pub async fn get(
     AppPath(name): AppPath<String>,
 ) -> Result<AppJson<DatasetView>, Problem> {
     match state.catalog.get(&name) {
-        Some(dataset) if caller.can_use_export_jobs() => Ok(AppJson(DatasetView::new(&dataset))),
+        Some(dataset) if caller.can_use_export_jobs() => {
+            Ok(AppJson(DatasetView::new(&dataset, caller.role)))
+        }
         _ => Err(Problem::not_found(&format!("dataset {name:?}"))),
     }
 }

@@ -19,6 +19,7 @@ use exporter_jobs::{ExportRequest, JobFilter, JobRecord, JobStatus, NewJob};
 use exporter_registry::formats::FormatRegistry;
 use exporter_runtime::batch::time;
 use exporter_source::Dataset;
+use exporter_source::query::Access;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const MAX_PAGE: i64 = 100;
@@ -53,7 +54,7 @@ pub async fn create(
         ));
     }
     let idempotency_key = idempotency_key(&headers)?;
-    let (request, dataset) = normalize(&state, &caller, request)?;
+    let (mut request, dataset) = normalize(&state, &caller, request)?;
     // What the job will read decides who sees it, for its whole life: the
     // organization it is filtered to, or every organization's when it has
     // no filter (only a SuperAdmin's can lack one: `normalize` pins
@@ -63,6 +64,14 @@ pub async fn create(
         return Err(Problem::forbidden(
             "only SuperAdmins can export another organization's data",
         ));
+    }
+    // No zone asked for: the organization's default, recorded with the
+    // job, so that a change of the setting reaches new jobs only.
+    if request.time_zone.is_none()
+        && let Coverage::Organization(organization) = &coverage
+        && let Some(settings) = exporter_auth::organization(&state.db, organization).await?
+    {
+        request.time_zone = settings.time_zone;
     }
     if let Some(url) = &request.callback_url {
         if coverage == Coverage::AllOrganizations {
@@ -90,6 +99,7 @@ pub async fn create(
         created_by: caller.user_id.clone(),
         data_type: request.data_type.clone(),
         dataset_version: dataset.version,
+        reader_role: caller.role,
         format: request.format.clone(),
         request: body,
         max_attempts: i64::from(state.settings.max_attempts),
@@ -192,6 +202,13 @@ fn normalize(
         .map_err(|_| {
             Problem::forbidden("only SuperAdmins can export another organization's data")
         })?;
+    request.time_zone = match request.time_zone.take() {
+        Some(name) => Some(
+            exporter_export::request::time_zone(&name)
+                .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?,
+        ),
+        None => None,
+    };
     let Some(dataset) = state.catalog.get(&request.data_type) else {
         let datasets = state.catalog.list();
         return Err(Problem::unprocessable(
@@ -201,12 +218,16 @@ fn normalize(
                 .to_string(),
         ));
     };
+    let access = Access {
+        role: caller.role,
+        key: state
+            .masks
+            .key_for(request.filters.organization_id.as_deref()),
+    };
     let query = request
-        .query(dataset.clone())
+        .query(dataset.clone(), access)
         .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
-    query
-        .selected()
-        .map_err(|e| Problem::unprocessable("invalid-request", e.to_string()))?;
+    query.selected()?;
     if request.part_max_rows == Some(0) {
         return Err(Problem::unprocessable(
             "invalid-request",

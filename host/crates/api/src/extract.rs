@@ -257,3 +257,39 @@ pub(super) fn require_superadmin(caller: &Caller, task: &str) -> Result<(), Prob
         )))
     }
 }
+
+/// The organization an Admin or SuperAdmin manages in this request: their
+/// own, or for a SuperAdmin the one they name (`requested`), which must
+/// exist. `what` names the resource in the refusals ("callback secrets").
+pub(super) async fn managed_organization(
+    state: &AppState,
+    caller: &Caller,
+    requested: Option<String>,
+    what: &str,
+) -> Result<String, Problem> {
+    use exporter_auth::Role;
+    if !matches!(caller.role, Role::SuperAdmin | Role::Admin) {
+        return Err(Problem::forbidden(format!(
+            "{what} are for Admins and SuperAdmins"
+        )));
+    }
+    let organization = match caller.organization_scope(requested) {
+        Ok(Some(organization)) => organization,
+        Ok(None) => caller.organization_id.clone(),
+        Err(_) => {
+            return Err(Problem::forbidden(format!(
+                "only SuperAdmins can manage another organization's {what}"
+            )));
+        }
+    };
+    // The caller's own organization exists (authentication checked it);
+    // another one is looked up, so a mistyped id is a 404.
+    if organization != caller.organization_id
+        && !exporter_auth::organization_exists(&state.db, &organization).await?
+    {
+        return Err(Problem::not_found(&format!(
+            "organization {organization:?}"
+        )));
+    }
+    Ok(organization)
+}

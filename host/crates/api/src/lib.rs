@@ -26,6 +26,7 @@ mod extract;
 mod formats;
 mod health;
 mod openapi;
+mod organization;
 mod problem;
 mod rejection;
 mod request_id;
@@ -117,6 +118,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/export-jobs/{id}/retry", post(admin_jobs::retry))
         .route("/api/callback-secret", get(callback_secret::get))
         .route("/api/callback-secret/rotate", post(callback_secret::rotate))
+        .route(
+            "/api/organization",
+            get(organization::get).patch(organization::update),
+        )
         .route("/api/dataexport/{data_type}", get(data_export::data_export))
         .route("/api/admindashboard/export", get(data_export::dashboard))
         .route("/api/openapi.json", get(openapi::document))

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     admin_formatters, admin_jobs, callback_secret, data_export, datasets, download, export_jobs,
-    formats, health, problem, responses,
+    formats, health, organization, problem, responses,
 };
 use exporter_auth::Role;
 use exporter_jobs::{self as jobs, view as views};
@@ -27,6 +27,7 @@ use responses::ImpliedProblems;
         admin_formatters::install, admin_formatters::list, admin_formatters::activate,
         admin_formatters::delete, admin_formatters::end_canary, admin_jobs::retry,
         callback_secret::get, callback_secret::rotate,
+        organization::get, organization::update,
     ),
     components(schemas(
         jobs::ExportRequest, jobs::DateRange, jobs::Filters, jobs::OptionValue, jobs::JobStatus,
@@ -35,6 +36,9 @@ use responses::ImpliedProblems;
         formats::FormatView, problem::Problem, health::Health, Role,
         datasets::DatasetView, datasets::ColumnView, datasets::InstalledView,
         exporter_source::Dataset, exporter_source::DatasetColumn, exporter_source::catalog::EngineSql,
+        exporter_source::catalog::Mask, exporter_source::query::filter::ColumnFilter,
+        exporter_source::query::filter::FilterValue,
+        organization::OrganizationView, organization::OrganizationChange,
     )),
     modifiers(&Bearer, &ImpliedProblems),
 )]

@@ -213,6 +213,21 @@ impl IntoResponse for Problem {
     }
 }
 
+/// A query the request cannot run: a column the caller's role may not see
+/// is a refusal of permission (naming the column); anything else is the
+/// request's mistake.
+impl From<exporter_source::QueryError> for Problem {
+    fn from(error: exporter_source::QueryError) -> Self {
+        match error {
+            exporter_source::QueryError::HiddenColumn { .. }
+            | exporter_source::QueryError::MaskedFilter { .. } => {
+                Problem::forbidden(error.to_string())
+            }
+            _ => Problem::unprocessable("invalid-request", error.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for Problem {
     fn from(error: sqlx::Error) -> Self {
         let failure = exporter_store::db::classify(&error);

@@ -35,6 +35,8 @@ pub struct Shared {
     pub catalog: exporter_source::Catalog,
     /// Where datasets read their rows.
     pub sources: exporter_source::sources::Sources,
+    /// The keys of `hash` masks (the synchronous export masks as jobs do).
+    pub masks: exporter_source::query::MaskSecret,
     pub repo: JobRepo,
     pub queue: ExportQueue,
     pub blobs: BlobStore,

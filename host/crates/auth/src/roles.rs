@@ -21,6 +21,21 @@ impl Role {
         }
     }
 
+    /// Whether this role is `floor` or above it (SuperAdmin > Admin >
+    /// Manager > Member).
+    pub fn is_at_least(self, floor: Role) -> bool {
+        self.rank() >= floor.rank()
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Role::SuperAdmin => 3,
+            Role::Admin => 2,
+            Role::Manager => 1,
+            Role::Member => 0,
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "SuperAdmin" => Some(Role::SuperAdmin),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ExportError;
+use crate::headings::Headings;
 use crate::parts::cutter::{Cutter, Encoder, PartPlan, PartPublisher, PartedStats};
 use crate::progress::{Progress, Written};
 use exporter_runtime::{ChunkSink, ExportContext, Formatter, RunStats};
@@ -37,6 +38,8 @@ pub struct Export<'a> {
     pub formatter: &'a Formatter,
     pub options: Vec<(String, String)>,
     pub context: ExportContext,
+    /// What the columns are called in the file.
+    pub headings: Headings,
     /// Rows per batch read from the database and handed to the plugin.
     pub batch_rows: usize,
     pub progress: Option<Arc<Progress>>,
@@ -105,12 +108,13 @@ impl Export<'_> {
             formatter,
             options,
             context,
+            headings,
             batch_rows,
             progress,
         } = self;
         let encoder = Encoder {
             formatter: formatter.clone(),
-            schema: query.schema()?,
+            schema: headings.schema(query)?,
             options,
             context,
         };

@@ -13,6 +13,7 @@
 //!   publisher, for a file ([`Export::to_sink`]) and for parts
 //!   ([`Export::in_parts`]) alike.
 //! - [`error`]: why an export failed, and whether a retry could help.
+//! - [`headings`]: columns called by their names or their labels.
 //! - [`progress`]: rows and bytes written so far.
 //! - [`compress`]: gzip and zstd as a sink in front of another sink.
 //! - [`upload`]: the plugin's sink feeding a blob store upload.
@@ -22,6 +23,7 @@
 pub mod compress;
 pub mod driver;
 pub mod error;
+pub mod headings;
 pub mod parts;
 pub mod progress;
 pub mod request;
@@ -29,6 +31,7 @@ pub mod upload;
 
 pub use driver::{Export, ExportStats};
 pub use error::ExportError;
+pub use headings::Headings;
 pub use progress::{Progress, Written};
 
 /// A run's claim on its job: the job's `lease` generation when the run

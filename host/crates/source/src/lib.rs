@@ -7,8 +7,9 @@
 //! databases datasets read, read-only) and `check`, a dataset run against
 //! its source before it is installed.
 //!
-//! Imports the runtime (for batches) and the stores (for the database);
-//! knows nothing of plugins running, jobs or HTTP.
+//! Imports the runtime (for batches), the stores (for the database) and
+//! the roles (`exporter-auth`, for who sees which column); knows nothing of
+//! plugins running, jobs or HTTP.
 
 pub mod catalog;
 pub mod check;

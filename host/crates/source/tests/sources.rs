@@ -363,6 +363,40 @@ async fn sqlite_source_refuses_writes_and_is_never_created() {
     assert!(!missing.exists());
 }
 
+#[tokio::test]
+async fn the_default_source_reads_the_service_database_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("exporter.db").display());
+    let service = exporter_store::db::Database::connect(&url).await.unwrap();
+    service.migrate().await.unwrap();
+    let (sources, _) = Sources::open(&service, &BTreeMap::new()).await.unwrap();
+    let sources = sources.with_read_only_default(&url).unwrap();
+    let source = sources.get("default").unwrap();
+    let SourcePool::Sqlite(pool) = &source.pool else {
+        panic!("a SQLite pool")
+    };
+    // It reads what the service writes, and writes nothing itself.
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM export_jobs")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    let refused = sqlx::query("DELETE FROM export_jobs")
+        .execute(pool)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("readonly"), "{refused}");
+    sources.close().await;
+    // The service's own pool is the service's: still open.
+    let exporter_store::db::Database::Sqlite(own) = &service else {
+        panic!("SQLite")
+    };
+    sqlx::query("DELETE FROM export_jobs")
+        .execute(own)
+        .await
+        .unwrap();
+}
+
 // ------------------------------------------------------------------- MariaDB
 
 /// A fresh MariaDB database, dropped when this goes out of scope.

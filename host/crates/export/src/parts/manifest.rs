@@ -8,6 +8,7 @@ use crate::compress::Compression;
 use crate::request::{DateRange, ExportRequest, Filters};
 use exporter_runtime::batch::time::format_timestamp;
 use exporter_runtime::{Column, Warnings};
+use exporter_source::catalog::Mask;
 
 /// The manifest's own format version.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -72,6 +73,10 @@ pub struct ManifestColumn {
     /// `timestamp` or `json`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// How the column's values were masked for the job's reader (`redact`,
+    /// `hash`, `email-domain`, `last4`); absent: in clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masked: Option<Mask>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +106,8 @@ pub struct ManifestInput<'a> {
     pub request: &'a ExportRequest,
     pub dataset_version: i64,
     pub schema: &'a [Column],
+    /// The masked columns of `schema`, by name.
+    pub masked: &'a [(String, Mask)],
     pub plugin: ManifestPlugin,
     pub parts: &'a [PartRecord],
 }
@@ -149,6 +156,11 @@ impl Manifest {
                 .map(|c| ManifestColumn {
                     name: c.name.clone(),
                     kind: c.kind.as_str().to_owned(),
+                    masked: input
+                        .masked
+                        .iter()
+                        .find(|(name, _)| *name == c.name)
+                        .map(|(_, mask)| *mask),
                 })
                 .collect(),
             total_rows: parts.iter().map(|p| p.rows).sum(),

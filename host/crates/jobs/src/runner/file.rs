@@ -4,7 +4,7 @@
 
 use exporter_export::compress::CompressingSink;
 use exporter_export::upload::start_upload;
-use exporter_export::{Export, ExportError};
+use exporter_export::{Export, ExportError, Headings};
 use exporter_runtime::{ChunkSink, PluginError};
 use exporter_store::db::now_micros;
 
@@ -60,6 +60,7 @@ pub(super) async fn export(
         source,
         query: &query,
         formatter: &formatter,
+        headings: Headings::for_export(formatter.info(), &options),
         options,
         context,
         batch_rows: runner.settings.batch_rows,

@@ -139,6 +139,8 @@ pub struct JobRunner {
     pub catalog: exporter_source::Catalog,
     /// Where datasets read their rows: `default` and the configured ones.
     pub sources: exporter_source::sources::Sources,
+    /// The keys of `hash` masks, one per organization.
+    pub masks: exporter_source::query::MaskSecret,
     pub queue: ExportQueue,
     pub blobs: BlobStore,
     pub formats: FormatRegistry,

@@ -19,7 +19,7 @@ use exporter_export::parts::{
     PartPublisher, PartRecord,
 };
 use exporter_export::upload::start_upload;
-use exporter_export::{Export, ExportError, Written};
+use exporter_export::{Export, ExportError, Headings, Written};
 use exporter_runtime::ChunkSink;
 use exporter_source::RowKey;
 use exporter_store::blob::{BlobStore, UploadHandle};
@@ -144,6 +144,7 @@ pub(super) async fn export(
             source: source.clone(),
             query,
             formatter: &formatter,
+            headings: Headings::for_export(formatter.info(), &options),
             options,
             context,
             batch_rows: runner.settings.batch_rows,
@@ -201,6 +202,11 @@ pub(super) async fn export(
         request,
         dataset_version: query.dataset().version,
         schema: &query.schema()?,
+        masked: &query
+            .masked()?
+            .into_iter()
+            .map(|(column, mask)| (column.name.clone(), mask))
+            .collect::<Vec<_>>(),
         plugin: ManifestPlugin {
             name: info.name.clone(),
             version: info.version.clone(),

@@ -3,6 +3,7 @@
 
 use exporter_runtime::batch::time;
 use exporter_runtime::{ExportContext, FormatInfo, Formatter};
+use exporter_source::query::Access;
 use exporter_source::sources::SourcePool;
 use exporter_source::{ExportQuery, count_rows};
 
@@ -65,7 +66,14 @@ pub(super) async fn prepare(
         ))));
     };
     let source = SourcePool::from(&*source);
-    let query = match request.query(dataset) {
+    // As its creator could see the dataset when they created it.
+    let access = Access {
+        role: job.reader_role(),
+        key: runner
+            .masks
+            .key_for(request.filters.organization_id.as_deref()),
+    };
+    let query = match request.query(dataset, access) {
         Ok(query) => query,
         Err(e) => return Ok(Err(RunOutcome::Failed(e.to_string()))),
     };
@@ -95,7 +103,14 @@ pub(super) async fn prepare(
         .await?;
 
     let file_name = file_name(&request, &formatter.info().file_extension);
-    let context = context(job, &request, &query);
+    // A report names the organization, not its id.
+    let organization = match &query.organization_id {
+        Some(id) => exporter_auth::organization(runner.repo.database(), id)
+            .await?
+            .map(|o| o.name),
+        None => None,
+    };
+    let context = context(job, &request, &query, organization);
     Ok(Ok(Prepared {
         request,
         query,
@@ -139,8 +154,20 @@ fn file_name(request: &ExportRequest, extension: &str) -> String {
     }
 }
 
-/// What a plugin may print in a report header.
-fn context(job: &JobRecord, request: &ExportRequest, query: &ExportQuery) -> ExportContext {
+/// The context property that tells a plugin the export's time zone (an
+/// IANA name; absent: UTC). A display property too: a report header shows
+/// it beside the date range.
+pub const TIME_ZONE_PROPERTY: &str = "Time zone";
+
+/// What a plugin may print in a report header. `organization` is the
+/// name of the organization the rows are from (`None`: every one's, or
+/// one since deleted, which shows by its id).
+fn context(
+    job: &JobRecord,
+    request: &ExportRequest,
+    query: &ExportQuery,
+    organization: Option<String>,
+) -> ExportContext {
     let mut properties = vec![("Data".to_owned(), request.data_type.clone())];
     let day = |d: Option<i32>| d.map(time::format_date);
     if let Some(from) = day(query.from) {
@@ -150,10 +177,16 @@ fn context(job: &JobRecord, request: &ExportRequest, query: &ExportQuery) -> Exp
         properties.push(("To".to_owned(), to));
     }
     if let Some(org) = &query.organization_id {
-        properties.push(("Organization".to_owned(), org.clone()));
+        properties.push((
+            "Organization".to_owned(),
+            organization.unwrap_or(org.clone()),
+        ));
     }
     if let Some(user) = &query.user_id {
         properties.push(("User".to_owned(), user.clone()));
+    }
+    if let Some(zone) = request.time_zone.as_deref().filter(|z| *z != "UTC") {
+        properties.push((TIME_ZONE_PROPERTY.to_owned(), zone.to_owned()));
     }
     let mut title = format!("{} export", capitalized(&request.data_type));
     if let (Some(from), Some(to)) = (day(query.from), day(query.to)) {

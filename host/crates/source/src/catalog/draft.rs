@@ -64,6 +64,10 @@ pub fn draft(
             label: None,
             description: String::new(),
             expression: sqlite_time(engine, kind, &column.name, &column.sql_type),
+            visible_from: None,
+            mask: None,
+            unmasked_from: None,
+            filterable: false,
         });
     }
     let has = |name: &str| found.columns.iter().any(|c| c.name == name);

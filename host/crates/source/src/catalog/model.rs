@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::access::{Mask, Role};
 use exporter_runtime::ColumnType;
 
 pub use crate::sources::DEFAULT_SOURCE;
@@ -155,6 +156,23 @@ pub struct DatasetColumn {
     /// column of this name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<EngineSql>,
+    /// The lowest role that sees this column at all (`Manager`, `Admin`,
+    /// `SuperAdmin`); below it the column does not exist for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible_from: Option<Role>,
+    /// How the values read for roles below `unmaskedFrom`: `redact`,
+    /// `hash`, `email-domain` or `last4`. Masked values are text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<Mask>,
+    /// The lowest role that sees the values in clear; absent: everyone sees
+    /// the mask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmasked_from: Option<Role>,
+    /// Whether a request may filter on it (`filters.columns`): equality and
+    /// `in` on every type but json, ranges on ordered types. Only roles that
+    /// see the column in clear may.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub filterable: bool,
 }
 
 impl DatasetColumn {
@@ -270,6 +288,10 @@ mod tests {
             label: Some("Ex".into()),
             description: String::new(),
             expression: None,
+            visible_from: None,
+            mask: None,
+            unmasked_from: None,
+            filterable: false,
         };
         assert_eq!(column.label(), "Ex");
         assert_eq!(column.sql(Dialect::Postgres).unwrap(), "d.\"x\"");

@@ -154,11 +154,52 @@ pub fn validate(dataset: &Dataset) -> Result<(), CatalogError> {
                 })?;
             }
         }
+        match (column.mask, column.unmasked_from, column.visible_from) {
+            (None, Some(_), _) => {
+                return Err(fail(format!(
+                    "column {:?} has `unmaskedFrom` but no `mask`: add a mask (redact, hash, email-domain or last4) or remove it",
+                    column.name
+                )));
+            }
+            (Some(_), Some(clear), Some(visible)) if !clear.is_at_least(visible) => {
+                return Err(fail(format!(
+                    "column {:?} is unmasked from {} but only visible from {}: raise `unmaskedFrom` to at least `visibleFrom`",
+                    column.name,
+                    clear.as_str(),
+                    visible.as_str()
+                )));
+            }
+            _ => {}
+        }
+        if column.filterable && column.mask.is_some() && column.unmasked_from.is_none() {
+            return Err(fail(format!(
+                "column {:?} is masked for every role and filterable, but only values seen in clear can be filtered on: set `unmaskedFrom`, or remove `filterable`",
+                column.name
+            )));
+        }
+        if column.filterable && column.kind == ColumnType::Json {
+            return Err(fail(format!(
+                "column {:?} is json, which cannot be filtered on: remove `filterable`, or declare an expression of another type",
+                column.name
+            )));
+        }
         if column.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
             return Err(fail(format!(
                 "column {:?} has an empty `label`: remove it to use {:?}",
                 column.name,
                 super::model::label_from_name(&column.name)
+            )));
+        }
+    }
+    // Labels head a file's columns for people (and key a JSON export asked
+    // for labels): two alike would be two columns no one can tell apart.
+    let mut labels = HashSet::new();
+    for column in &dataset.columns {
+        if !labels.insert(column.label()) {
+            return Err(fail(format!(
+                "column {:?} has the label {:?}, which another column has: give each a `label` of its own",
+                column.name,
+                column.label()
             )));
         }
     }

@@ -3,27 +3,35 @@
 //! # Layout
 //! - here: the query model ([`ExportQuery`], its columns and schema), row
 //!   keys for exports in parts;
+//! - `filter`: conditions a request sets on filterable columns, typed;
+//! - `mask`: who reads a query ([`Access`]), and masked columns' values
+//!   replaced before any plugin sees them;
 //! - `sql`: the SQL text built from the catalog, every value bound;
 //! - `read`: reading a query, dispatched by engine, and counting its rows;
 //! - `sqlite`: SQLite rows decoded into batches;
 //! - `pg_copy`: PostgreSQL through binary `COPY`;
 //! - `mysql`: MySQL and MariaDB rows, streamed.
 
+pub mod filter;
+mod mask;
 mod mysql;
 mod pg_copy;
 mod read;
 mod sql;
 mod sqlite;
 
+pub use mask::{Access, MaskKey, MaskSecret, Masking};
 pub use pg_copy::select_with_literals;
 pub use read::{SourceError, count_rows, send_batches, send_keyed_batches};
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Dataset, DatasetColumn};
+use crate::catalog::{ColumnAccess, Dataset, DatasetColumn};
 use exporter_runtime::{Column, ColumnData, ColumnType, ColumnValues};
+use filter::{ColumnFilter, Condition};
 
 /// What to export. The tenant is already resolved: `organization_id` is the
 /// caller's own organization unless a SuperAdmin asked for another (or for
@@ -37,8 +45,13 @@ pub struct ExportQuery {
     pub from: Option<i32>,
     /// Last day included.
     pub to: Option<i32>,
-    /// Columns in output order; empty means all, in the dataset's order.
+    /// Columns in output order; empty means all the reader may see, in
+    /// the dataset's order.
     pub columns: Vec<String>,
+    /// Conditions on the dataset's filterable columns, by column name.
+    pub filters: BTreeMap<String, ColumnFilter>,
+    /// Who reads: which columns they see, and which masked.
+    pub access: Access,
 }
 
 /// A query that cannot run: always the client's mistake (or the catalog's,
@@ -51,6 +64,26 @@ pub enum QueryError {
         column: String,
         available: String,
     },
+    /// A column (or the column a filter applies to) the reader's role may
+    /// not see: a refusal of permission, not a mistake in the request.
+    #[error(
+        "column {column:?} of {dataset} is not visible to {role}s; ask an administrator, or leave it out"
+    )]
+    HiddenColumn {
+        dataset: String,
+        column: String,
+        role: &'static str,
+    },
+    /// A filter on a column the reader sees masked: its answers would
+    /// unmask it, one row count at a time.
+    #[error("column {column:?} of {dataset} is masked for {role}s, so it cannot be filtered on")]
+    MaskedFilter {
+        dataset: String,
+        column: String,
+        role: &'static str,
+    },
+    #[error("filters.columns.{column}: {problem}")]
+    Filter { column: String, problem: String },
     #[error("column {0:?} is listed twice")]
     DuplicateColumn(String),
     #[error("the date range ends before it starts")]
@@ -115,8 +148,29 @@ impl ExportQuery {
         if (self.from.is_some() || self.to.is_some()) && dataset.range_column.is_none() {
             return Err(QueryError::NoRange(dataset.name.clone()));
         }
+        // A filter on a column the reader may not see would tell them,
+        // row count by row count, what it holds.
+        let filtered = [
+            self.user_id.as_ref().and(dataset.user_column.as_deref()),
+            (self.from.is_some() || self.to.is_some())
+                .then_some(dataset.range_column.as_deref())
+                .flatten(),
+        ];
+        for name in filtered.into_iter().flatten() {
+            if dataset
+                .column(name)
+                .is_some_and(|c| self.access_to(c) == ColumnAccess::Hidden)
+            {
+                return Err(self.hidden(name));
+            }
+        }
+        self.check_filters()?;
         if self.columns.is_empty() {
-            return Ok(dataset.columns.iter().collect());
+            return Ok(dataset
+                .columns
+                .iter()
+                .filter(|c| self.access_to(c) != ColumnAccess::Hidden)
+                .collect());
         }
         let mut selected = Vec::with_capacity(self.columns.len());
         for name in &self.columns {
@@ -125,13 +179,18 @@ impl ExportQuery {
                 .ok_or_else(|| QueryError::UnknownColumn {
                     dataset: dataset.name.clone(),
                     column: name.clone(),
+                    // Only the names this reader may see.
                     available: dataset
                         .columns
                         .iter()
+                        .filter(|c| self.access_to(c) != ColumnAccess::Hidden)
                         .map(|c| c.name.as_str())
                         .collect::<Vec<_>>()
                         .join(", "),
                 })?;
+            if self.access_to(column) == ColumnAccess::Hidden {
+                return Err(self.hidden(name));
+            }
             if selected
                 .iter()
                 .any(|c: &&DatasetColumn| c.name == column.name)
@@ -143,8 +202,102 @@ impl ExportQuery {
         Ok(selected)
     }
 
-    /// The export's schema, as the plugin sees it.
+    /// Each filter names a filterable column the reader sees in clear, and
+    /// its values fit the column's type.
+    fn check_filters(&self) -> Result<(), QueryError> {
+        let dataset = self.dataset();
+        for name in self.filters.keys() {
+            let filterable = || {
+                let names: Vec<&str> = dataset
+                    .columns
+                    .iter()
+                    .filter(|c| c.filterable && self.access_to(c) == ColumnAccess::Clear)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                match names.is_empty() {
+                    true => format!("{} has no column you can filter on", dataset.name),
+                    false => format!("the columns you can filter on are: {}", names.join(", ")),
+                }
+            };
+            let column = match dataset.column(name) {
+                Some(column) if self.access_to(column) != ColumnAccess::Hidden => column,
+                Some(_) => return Err(self.hidden(name)),
+                None => {
+                    return Err(QueryError::Filter {
+                        column: name.clone(),
+                        problem: format!("{} has no such column; {}", dataset.name, filterable()),
+                    });
+                }
+            };
+            if let ColumnAccess::Masked(_) = self.access_to(column) {
+                return Err(QueryError::MaskedFilter {
+                    dataset: dataset.name.clone(),
+                    column: name.clone(),
+                    role: self.access.role.as_str(),
+                });
+            }
+            if !column.filterable {
+                return Err(QueryError::Filter {
+                    column: name.clone(),
+                    problem: format!(
+                        "the catalog does not declare it filterable; {}",
+                        filterable()
+                    ),
+                });
+            }
+        }
+        self.conditions().map(drop)
+    }
+
+    /// The request's filters, typed (their columns are checked by
+    /// [`ExportQuery::selected`]).
+    pub(crate) fn conditions(&self) -> Result<Vec<Condition<'_>>, QueryError> {
+        filter::conditions(&self.filters, |name| self.dataset.column(name))
+    }
+
+    /// What this query's reader gets of `column`.
+    pub fn access_to(&self, column: &DatasetColumn) -> ColumnAccess {
+        column.access(self.access.role)
+    }
+
+    fn hidden(&self, column: &str) -> QueryError {
+        QueryError::HiddenColumn {
+            dataset: self.dataset.name.clone(),
+            column: column.to_owned(),
+            role: self.access.role.as_str(),
+        }
+    }
+
+    /// The selected columns that are masked for this reader, with how.
+    pub fn masked(&self) -> Result<Vec<(&DatasetColumn, crate::catalog::Mask)>, QueryError> {
+        Ok(self
+            .selected()?
+            .into_iter()
+            .filter_map(|c| match self.access_to(c) {
+                ColumnAccess::Masked(mask) => Some((c, mask)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The export's schema, as the plugin sees it: a masked column is
+    /// text, whatever the database holds.
     pub fn schema(&self) -> Result<Vec<Column>, QueryError> {
+        Ok(self
+            .selected()?
+            .into_iter()
+            .map(|c| Column {
+                name: c.name.clone(),
+                kind: match self.access_to(c) {
+                    ColumnAccess::Masked(_) => ColumnType::Text,
+                    _ => c.kind,
+                },
+            })
+            .collect())
+    }
+
+    /// The columns as the database's rows are decoded, before masking.
+    fn decoded_schema(&self) -> Result<Vec<Column>, QueryError> {
         Ok(self
             .selected()?
             .into_iter()
@@ -254,7 +407,7 @@ pub(super) fn read_schema(
     query: &ExportQuery,
     keyed: Option<Keyed>,
 ) -> Result<Vec<Column>, QueryError> {
-    let mut schema = query.schema()?;
+    let mut schema = query.decoded_schema()?;
     if keyed.is_some() {
         schema.extend(key_schema(query.dataset()));
     }

@@ -26,6 +26,8 @@ pub(crate) enum MySqlParam {
     Date(time::Date),
     /// Bound as a UTC DATETIME: the session's time zone is UTC.
     Timestamp(time::OffsetDateTime),
+    Bool(bool),
+    Float(f64),
 }
 
 /// Why rows stopped, with the consumer going away kept apart from a
@@ -51,6 +53,8 @@ macro_rules! bind_mysql {
                 $crate::query::mysql::MySqlParam::Text(v) => query.bind(v),
                 $crate::query::mysql::MySqlParam::Int(v) => query.bind(v),
                 $crate::query::mysql::MySqlParam::Date(v) => query.bind(v),
+                $crate::query::mysql::MySqlParam::Bool(v) => query.bind(v),
+                $crate::query::mysql::MySqlParam::Float(v) => query.bind(v),
                 $crate::query::mysql::MySqlParam::Timestamp(v) => {
                     let utc = v.to_offset(time::UtcOffset::UTC);
                     query.bind(time::PrimitiveDateTime::new(utc.date(), utc.time()))

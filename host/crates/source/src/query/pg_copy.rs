@@ -516,6 +516,8 @@ mod tests {
             from: Some(1),
             to: Some(1),
             columns: vec!["id".into(), "started_at".into(), "pages_viewed".into()],
+            filters: Default::default(),
+            access: crate::query::Access::unkeyed_superadmin(),
         };
         let statement = copy_statement(&query).unwrap();
         assert!(

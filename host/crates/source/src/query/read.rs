@@ -3,6 +3,7 @@
 
 use tokio::sync::mpsc;
 
+use super::mask::Masking;
 use super::mysql::{MySqlParam, MySqlRowsError, bind_mysql};
 use super::sql::{Param, Placeholders, Shape, audited, bind_sqlite, build};
 use super::{ExportQuery, Keyed, QueryError, RowKey, read_schema};
@@ -95,7 +96,37 @@ async fn read(
     batch_rows: usize,
     tx: mpsc::Sender<Batch>,
 ) -> Result<u64, SourceError> {
-    match db.into() {
+    let Some(masking) = Masking::of(query)? else {
+        return read_engine(db.into(), query, keyed, batch_rows, tx).await;
+    };
+    // Masked between the reader and the consumer: whatever the engine, no
+    // batch leaves here with a clear value of a masked column.
+    let (raw_tx, mut raw_rx) = mpsc::channel::<Batch>(1);
+    let forward = async move {
+        while let Some(batch) = raw_rx.recv().await {
+            if tx.send(masking.apply(batch)).await.is_err() {
+                return Err(SourceError::Closed);
+            }
+        }
+        Ok(())
+    };
+    let (read, forwarded) = tokio::join!(
+        read_engine(db.into(), query, keyed, batch_rows, raw_tx),
+        forward
+    );
+    let rows = read?;
+    forwarded?;
+    Ok(rows)
+}
+
+async fn read_engine(
+    pool: SourcePool,
+    query: &ExportQuery,
+    keyed: Option<Keyed<'_>>,
+    batch_rows: usize,
+    tx: mpsc::Sender<Batch>,
+) -> Result<u64, SourceError> {
+    match pool {
         SourcePool::Sqlite(pool) => {
             super::sqlite::send_batches(&pool, query, keyed, batch_rows, tx).await
         }
@@ -134,7 +165,9 @@ fn mysql_params(params: &[Param]) -> Result<Vec<MySqlParam>, QueryError> {
         .iter()
         .map(|param| {
             Ok(match param {
-                Param::Text(text) => MySqlParam::Text(text.clone()),
+                Param::Text(text) | Param::Decimal(text) => MySqlParam::Text(text.clone()),
+                Param::Bool(b) => MySqlParam::Bool(*b),
+                Param::Float(f) => MySqlParam::Float(*f),
                 Param::Int(n) => MySqlParam::Int(*n),
                 Param::Day(day) => MySqlParam::Date(
                     time::Date::from_julian_day(2_440_588 + *day)

@@ -8,6 +8,7 @@
 use exporter_runtime::ColumnType;
 use exporter_runtime::batch::time::{format_date, format_timestamp};
 
+use super::filter::Op;
 use super::{ExportQuery, KeyValue, Keyed, QueryError};
 use crate::catalog::{Dataset, DatasetColumn, Dialect, validate::missing_dialect};
 
@@ -22,6 +23,9 @@ macro_rules! bind_sqlite {
                 $crate::query::sql::Param::Int(n) => query.bind(*n),
                 $crate::query::sql::Param::Day(day) => query.bind(i64::from(*day)),
                 $crate::query::sql::Param::Instant(micros) => query.bind(*micros),
+                $crate::query::sql::Param::Bool(b) => query.bind(*b),
+                $crate::query::sql::Param::Float(f) => query.bind(*f),
+                $crate::query::sql::Param::Decimal(text) => query.bind(text.as_str()),
             };
         }
         query
@@ -36,7 +40,7 @@ pub(crate) struct Sql {
     pub(crate) params: Vec<Param>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Param {
     Text(String),
     Int(i64),
@@ -44,6 +48,11 @@ pub(crate) enum Param {
     Day(i32),
     /// An instant, in microseconds since the epoch.
     Instant(i64),
+    Bool(bool),
+    /// Finite (JSON has no other numbers).
+    Float(f64),
+    /// Plain decimal notation, checked: sign, digits, fraction.
+    Decimal(String),
 }
 
 impl From<&KeyValue> for Param {
@@ -125,6 +134,11 @@ pub(crate) fn pg_literal(param: &Param) -> Result<String, QueryError> {
         Param::Day(day) => format!("'{}'::date", format_date(*day)),
         // RFC 3339 with every microsecond: digits, `-`, `:`, `.`, `T`, `Z`.
         Param::Instant(micros) => format!("'{}'::timestamptz", format_timestamp(*micros)),
+        Param::Bool(b) => (if *b { "TRUE" } else { "FALSE" }).to_owned(),
+        // Rust's shortest round-trip spelling: digits, `.`, `-`, `e`.
+        Param::Float(f) => format!("'{f:e}'::float8"),
+        // Checked to be digits, a sign and a point.
+        Param::Decimal(text) => format!("'{text}'::numeric"),
     })
 }
 
@@ -246,6 +260,29 @@ pub(super) fn build(
             conditions.push(format!("{range_sql} < {p}"));
         }
     }
+    for condition in query.conditions()? {
+        let column = column_sql(dataset, condition.column, dialect)?;
+        let decimal = condition.column.kind == ColumnType::Decimal;
+        // Decimals compare as numbers on every engine: SQLite may hold
+        // them as text, and MySQL would compare a string as a double.
+        let column = match (decimal, dialect) {
+            (true, Dialect::Sqlite) => format!("CAST({column} AS NUMERIC)"),
+            _ => column,
+        };
+        let mut values = Vec::with_capacity(condition.values.len());
+        for value in condition.values {
+            let p = b.param(value)?;
+            values.push(match (decimal, dialect) {
+                (true, Dialect::Sqlite) => format!("CAST({p} AS NUMERIC)"),
+                (true, Dialect::MySql) => format!("CAST({p} AS DECIMAL(65,30))"),
+                _ => p,
+            });
+        }
+        conditions.push(match condition.op {
+            Op::In => format!("{column} IN ({})", values.join(", ")),
+            op => format!("{column} {} {}", op.sql(), values[0]),
+        });
+    }
     if let Some(after) = keyed.and_then(|k| k.after) {
         if after.values.len() != order.len() {
             return Err(QueryError::Dialect {
@@ -327,6 +364,8 @@ mod tests {
             from: Some(20_454),
             to: Some(20_484),
             columns: vec!["id".into(), "started_at".into()],
+            filters: Default::default(),
+            access: crate::query::Access::unkeyed_superadmin(),
         }
     }
 

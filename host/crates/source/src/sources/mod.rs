@@ -106,6 +106,9 @@ pub struct Source {
     /// errors ([`scrub`]); never printed. Empty for `default`.
     url: String,
     statement_timeout: Duration,
+    /// Whether the pool is this source's own, closed with the sources (the
+    /// service's pool, shared as `default`, is the service's to close).
+    own_pool: bool,
 }
 
 impl Source {
@@ -200,7 +203,8 @@ pub type Unreachable = (String, anyhow::Error);
 
 impl Sources {
     /// `default` is the service's own database, reused as is (not
-    /// read-only: it is the service's pool); then every configured source,
+    /// read-only: it is the service's pool; see
+    /// [`Sources::with_read_only_default`]); then every configured source,
     /// opened read-only where the engine allows:
     ///
     /// - PostgreSQL: `default_transaction_read_only=on`, `statement_timeout`
@@ -240,6 +244,7 @@ impl Sources {
                 redacted_url: "the service's own database".to_owned(),
                 url: String::new(),
                 statement_timeout: default_timeout,
+                own_pool: false,
             }),
         );
 
@@ -255,6 +260,7 @@ impl Sources {
                     redacted_url: config.redacted_url(),
                     url: config.url.clone(),
                     statement_timeout: config.statement_timeout,
+                    own_pool: true,
                 }),
             ));
         }
@@ -275,6 +281,33 @@ impl Sources {
         Ok((Sources { by_name }, unreachable))
     }
 
+    /// `default` read through a read-only pool of its own on the service's
+    /// database (`database_url`), opened as every source is: exports of
+    /// catalog datasets then cannot write to the service's tables, whatever
+    /// SQL an entry holds, just as on any configured source. An in-memory
+    /// SQLite database has no second connection to it, and keeps the
+    /// service's pool.
+    pub fn with_read_only_default(mut self, database_url: &str) -> Result<Self, SourceOpenError> {
+        let config = SourceConfig::new(database_url);
+        let options = SourceOptions::parse(DEFAULT_SOURCE, &config)?;
+        if let SourceOptions::Sqlite(sqlite) = &options
+            && is_memory(sqlite.get_filename())
+        {
+            return Ok(self);
+        }
+        let source = Source {
+            name: DEFAULT_SOURCE.to_owned(),
+            pool: options.lazy_pool(config.max_connections),
+            redacted_url: "the service's own database, read-only".to_owned(),
+            url: config.url.clone(),
+            statement_timeout: config.statement_timeout,
+            own_pool: true,
+        };
+        self.by_name
+            .insert(DEFAULT_SOURCE.to_owned(), Arc::new(source));
+        Ok(self)
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Source>> {
         self.by_name.get(name).cloned()
     }
@@ -284,11 +317,11 @@ impl Sources {
         self.by_name.keys().map(String::as_str)
     }
 
-    /// Closes every configured source's pool (not `default`'s: the
-    /// service closes its own database).
+    /// Closes every pool the sources own (not the service's own database
+    /// when `default` shares it: the service closes that).
     pub async fn close(&self) {
         for source in self.by_name.values() {
-            if source.name == DEFAULT_SOURCE {
+            if !source.own_pool {
                 continue;
             }
             match &source.pool {
