@@ -51,6 +51,9 @@ pub struct ManifestQuery {
     pub filters: Filters,
     /// Empty when every column was asked for.
     pub columns: Vec<String>,
+    /// The time zone instants were shown in; absent: UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub part_max_rows: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,6 +147,7 @@ impl Manifest {
                 date_range: request.date_range.clone(),
                 filters: request.filters.clone(),
                 columns: request.columns.clone(),
+                time_zone: request.time_zone.clone(),
                 part_max_rows: request.part_max_rows,
                 part_max_bytes: request.part_max_bytes,
             },
