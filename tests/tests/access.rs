@@ -101,11 +101,24 @@ fn dataset() -> Value {
     })
 }
 
+/// The service process, killed if the test fails before stopping it: a
+/// failing test must not leave a server running.
+struct Service(Option<Child>);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// `exporter serve --demo` on `database_url`, everything it prints going
 /// to `log`.
-fn serve(dir: &Path, database_url: &str, log: &Path) -> (Child, String) {
+fn serve(dir: &Path, database_url: &str, log: &Path) -> (Service, String) {
     let file = std::fs::File::create(log).unwrap();
-    let mut child = process::command(dir)
+    let child = process::command(dir)
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         .env("EXPORTER_DATABASE_URL", database_url)
         .env("EXPORTER_LOG", "info,exporter=debug")
@@ -113,6 +126,7 @@ fn serve(dir: &Path, database_url: &str, log: &Path) -> (Child, String) {
         .stderr(Stdio::from(file))
         .spawn()
         .expect("the service starts");
+    let mut service = Service(Some(child));
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let printed = std::fs::read_to_string(log).unwrap_or_default();
@@ -120,9 +134,9 @@ fn serve(dir: &Path, database_url: &str, log: &Path) -> (Child, String) {
             .lines()
             .find_map(|l| l.strip_prefix("Exporter is listening on "))
         {
-            return (child, line.trim().to_owned());
+            return (service, line.trim().to_owned());
         }
-        let exited = child.try_wait().unwrap();
+        let exited = service.0.as_mut().expect("running").try_wait().unwrap();
         assert!(
             exited.is_none() && Instant::now() < deadline,
             "serve did not start ({exited:?}):\n{printed}"
@@ -214,7 +228,7 @@ async fn hidden_columns_are_refused_and_masked_values_never_leave_the_host() {
         None => format!("sqlite://{}", dir.path().join("exporter.db").display()),
     };
     let log = dir.path().join("service.log");
-    let (child, url) = tokio::task::block_in_place(|| serve(dir.path(), &database_url, &log));
+    let (mut service, url) = tokio::task::block_in_place(|| serve(dir.path(), &database_url, &log));
     customers(&database_url).await;
     let (superadmin, admin, manager) = tokio::task::block_in_place(|| {
         (
@@ -465,7 +479,7 @@ async fn hidden_columns_are_refused_and_masked_values_never_leave_the_host() {
     let rows = python_read("csv", &csv, &[]);
     assert_eq!(rows[1][1], "tok-7f3a-alice");
 
-    process::stop(child);
+    process::stop(service.0.take().expect("still running"));
     // The Manager's secrets were in the table all along, and in the
     // Admin's and SuperAdmin's files; never in a line the service wrote.
     let printed = std::fs::read_to_string(&log).unwrap();
