@@ -8,11 +8,16 @@
 //! - `organizations`: an organization's settings (its default time zone).
 //! - `roles`: [`Caller`], [`Coverage`] (whose rows a job holds) and
 //!   [`JobScope`]: the one rule of who sees which job.
+//! - `sessions`: the console's cookie sessions and their CSRF tokens.
+//! - `oidc`: signing in with an OpenID Connect provider (authorization code
+//!   with PKCE).
 //!
 //! Imports only the stores; jobs and the API ask it, never the reverse.
 
+pub mod oidc;
 mod organizations;
 mod roles;
+pub mod sessions;
 mod tokens;
 mod users;
 

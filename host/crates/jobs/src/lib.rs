@@ -10,8 +10,10 @@
 
 pub mod callbacks;
 pub mod dispatcher;
+pub mod events;
 pub mod links;
 pub mod model;
+pub mod overview;
 pub mod queue;
 pub mod repo;
 pub mod retry;

@@ -8,7 +8,7 @@ use exporter_auth::{JobScope, Role};
 use exporter_runtime::Warnings;
 use exporter_store::db::{self, Arg, Database, now_micros};
 
-const COLUMNS: &str = "id, organization_id, created_by, data_type, format, request, status, \
+pub(crate) const COLUMNS: &str = "id, organization_id, created_by, data_type, format, request, status, \
     rows_written, total_rows, bytes_written, attempts, max_attempts, error, created_at, updated_at, \
     started_at, finished_at, expires_at, file_key, file_name, content_type, file_size, file_rows, \
     sha256, plugin_name, plugin_version, plugin_sha256, idempotency_key, request_hash, dead_lettered, \
