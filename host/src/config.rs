@@ -65,6 +65,10 @@ pub struct Config {
     /// health, readiness and metrics). Set by the command, not configured.
     #[serde(skip)]
     pub serve_api: bool,
+    /// Started with `--demo`: the console offers the demo accounts to sign
+    /// in with. Set by the command, not configured.
+    #[serde(skip)]
+    pub demo: bool,
 }
 
 /// The data directory when none is configured.
@@ -87,6 +91,7 @@ impl Default for Config {
             sandbox: SandboxLimits::default(),
             sources: BTreeMap::new(),
             serve_api: true,
+            demo: false,
         }
     }
 }
@@ -149,6 +154,24 @@ pub struct AuthSettings {
     /// PEM public key (RSA or EC) of an external identity provider; when
     /// set, tokens are verified with it (RS256/ES256) instead of the secret.
     pub jwt_public_key_file: Option<PathBuf>,
+    /// `[auth.oidc]`: the OpenID Connect provider the console signs people
+    /// in with (authorization code with PKCE); a person is the user whose
+    /// email the provider verified.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[auth.oidc]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The issuer URL; its discovery document is read on first sign-in.
+    pub issuer: String,
+    /// This service's client id at the provider.
+    pub client_id: String,
+    /// For a confidential client; a public client has none (PKCE protects
+    /// the code either way).
+    #[serde(default, deserialize_with = "non_empty_secret")]
+    pub client_secret: Option<Secret>,
 }
 
 /// `[exports]`

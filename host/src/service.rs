@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Secret};
-use exporter_api::{ApiSettings, AppState, Shared, router};
+use exporter_api::{ApiSettings, AppState, JobFeed, Shared, router};
 use exporter_auth::{TokenKeys, load_or_create_secret};
 use exporter_jobs::dispatcher::{Deliveries, run_dispatcher};
 use exporter_jobs::links::JobLinks;
@@ -56,6 +56,25 @@ pub fn service_secret(config: &Config) -> anyhow::Result<Secret> {
         Some(secret) => Ok(secret.clone()),
         None => load_or_create_secret(&config.data_dir),
     }
+}
+
+/// The console's identity provider, if one is configured.
+fn open_oidc(
+    config: &Config,
+    public_url: &str,
+) -> anyhow::Result<Option<Arc<exporter_auth::oidc::OidcClient>>> {
+    let Some(oidc) = &config.auth.oidc else {
+        return Ok(None);
+    };
+    let settings = exporter_auth::oidc::OidcSettings {
+        issuer: oidc.issuer.clone(),
+        client_id: oidc.client_id.clone(),
+        client_secret: oidc.client_secret.clone(),
+        redirect_url: format!("{public_url}/api/session/oidc/callback"),
+    };
+    Ok(Some(Arc::new(exporter_auth::oidc::OidcClient::new(
+        settings,
+    )?)))
 }
 
 /// Opens the configured database and applies our migrations.
@@ -147,6 +166,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             max_attempts: config.retry.max_attempts,
             callback_policy: config.callback_policy(),
             sync_export_max_rows: config.exports.sync_export_max_rows,
+            demo: config.demo,
+            secure_cookies: public_url.starts_with("https://"),
+            organization_cap: config.worker.organization_concurrency,
         },
         db: db.clone(),
         catalog: catalog.clone(),
@@ -163,13 +185,22 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
         metrics: metrics.clone(),
         running: running.clone(),
         public_url: public_url.clone(),
+        oidc: open_oidc(&config, &public_url)?,
+        events: JobFeed::default(),
     });
 
     let shutdown = CancellationToken::new();
+    let mut background_feed = None;
     catalog.spawn_sync(CATALOG_POLL, shutdown.clone());
     let server = {
         let app = match config.serve_api {
-            true => router(state.clone()),
+            true => {
+                background_feed = Some(tokio::spawn(exporter_api::run_job_feed(
+                    state.clone(),
+                    shutdown.clone(),
+                )));
+                router(state.clone())
+            }
             false => exporter_api::operations_router(state.clone()),
         };
         let stop = shutdown.clone();
@@ -205,14 +236,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningService> {
             stop.cancelled().await
         }))
     });
-    let mut background = vec![
+    let mut background: Vec<JoinHandle<()>> = background_feed.into_iter().collect();
+    background.extend([
         tokio::spawn(run_sync(registry.clone(), shutdown.clone())),
         tokio::spawn(run_inbox(
             registry,
             config.plugins_inbox(),
             shutdown.clone(),
         )),
-    ];
+    ]);
     // A callback carries a download link built on `public_url`: a worker
     // left at its default would point it at itself, and workers serve no
     // files. So callbacks go out from API processes, or from any process

@@ -147,9 +147,11 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Polls the job until it ends, with a progress bar that shows a spinner
-/// until the total is known and then the rows written of it. The inner
-/// error is the job's own end (failed, cancelled), the outer one the
+/// Follows the job until it ends, with a progress bar that shows a spinner
+/// until the total is known and then the rows written of it. The job's
+/// changes come from the API's event stream (`GET /api/export-jobs/events`,
+/// the console's too): each arrives when it happens, with no polling. The
+/// inner error is the job's own end (failed, cancelled), the outer one the
 /// network's.
 async fn follow(
     client: &super::client::ApiClient,
@@ -160,19 +162,26 @@ async fn follow(
         ProgressStyle::with_template("{spinner} {msg:12} {pos} rows").expect("valid template"),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    let mut counted = false;
-    let job = loop {
-        let job = match super::jobs::fetch(client, id).await {
-            Ok(job) => job,
-            Err(e) => {
-                bar.abandon();
-                return Err(e);
-            }
-        };
-        let status = job["status"].as_str().unwrap_or_default().to_owned();
+    let mut shown = Shown::default();
+    let outcome = follow_events(client, id, |job| shown.update(&bar, job)).await;
+    match &outcome {
+        Ok(Ok(_)) => bar.finish_and_clear(),
+        _ => bar.abandon(),
+    }
+    outcome
+}
+
+/// What the progress bar shows of a job.
+#[derive(Default)]
+struct Shown {
+    counted: bool,
+}
+
+impl Shown {
+    fn update(&mut self, bar: &ProgressBar, job: &Value) {
         let progress = &job["progress"];
-        if let (false, Some(total)) = (counted, progress["totalRows"].as_u64()) {
-            counted = true;
+        if let (false, Some(total)) = (self.counted, progress["totalRows"].as_u64()) {
+            self.counted = true;
             bar.set_length(total);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -183,23 +192,81 @@ async fn follow(
             );
         }
         bar.set_position(progress["rowsWritten"].as_u64().unwrap_or(0));
-        bar.set_message(status.clone());
-        match status.as_str() {
-            "Pending" | "Processing" => tokio::time::sleep(Duration::from_millis(250)).await,
-            "Completed" => break job,
-            _ => {
-                bar.abandon();
-                let error = job["error"].as_str().unwrap_or("no reason given");
-                return Ok(Err(format!("job {id} ended {status}: {error}")));
-            }
-        }
-    };
-    bar.finish_and_clear();
-    Ok(Ok(job))
+        bar.set_message(job["status"].as_str().unwrap_or_default().to_owned());
+    }
 }
 
-/// The create request's JSON.
-/// `status:in=paid,open` as (column, comparison, value).
+/// Times in a row the stream may fail to open before the CLI gives up.
+const STREAM_TRIES: u32 = 5;
+
+/// Reads the job's events until it ends; reconnects after `Last-Event-ID`
+/// when the stream drops, so no change is missed.
+async fn follow_events(
+    client: &super::client::ApiClient,
+    id: &str,
+    mut show: impl FnMut(&Value),
+) -> anyhow::Result<Result<Value, String>> {
+    use eventsource_stream::Eventsource as _;
+    use futures::StreamExt as _;
+
+    let ended = |job: &Value| -> Option<Result<Value, String>> {
+        match job["status"].as_str().unwrap_or_default() {
+            "Pending" | "Processing" => None,
+            "Completed" => Some(Ok(job.clone())),
+            status => Some(Err(format!(
+                "job {id} ended {status}: {}",
+                job["error"].as_str().unwrap_or("no reason given")
+            ))),
+        }
+    };
+    let path = format!("/api/export-jobs/events?jobId={id}");
+    let mut last_event_id: Option<String> = None;
+    let mut failures = 0;
+    loop {
+        let mut request = client.get(&path).header("Accept", "text/event-stream");
+        if let Some(last) = &last_event_id {
+            request = request.header("Last-Event-ID", last);
+        }
+        let response = match client.send(request).await {
+            Ok(response) => response,
+            Err(e) if failures + 1 < STREAM_TRIES => {
+                failures += 1;
+                tracing::debug!(
+                    error = format!("{e:#}"),
+                    "opening the event stream; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(failures))).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut events = response.bytes_stream().eventsource();
+        while let Some(event) = events.next().await {
+            let Ok(event) = event else { break };
+            failures = 0;
+            if !event.id.is_empty() {
+                last_event_id = Some(event.id.clone());
+            }
+            let job = match event.event.as_str() {
+                // Subscribed (or events were missed): read where the job
+                // stands now; what changes from here comes as events.
+                "ready" | "reset" => super::jobs::fetch(client, id).await?,
+                "job" => serde_json::from_str(&event.data)
+                    .context("the event stream sent a job that is not JSON")?,
+                "job-removed" => return Ok(Err(format!("job {id} was deleted"))),
+                _ => continue,
+            };
+            show(&job);
+            if let Some(outcome) = ended(&job) {
+                return Ok(outcome);
+            }
+        }
+        // The stream ended (a restart, a proxy's timeout): resume after the
+        // last event seen.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn parse_filter(text: &str) -> Result<(String, String, String), String> {
     let usage = || {
         format!(

@@ -67,6 +67,7 @@ pub fn run(
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    config.demo = args.demo;
     runtime()?.block_on(async move {
         // Installed before anything starts, so a SIGTERM that arrives while
         // the service is starting still stops it cleanly.

@@ -342,18 +342,8 @@ pub async fn get(
     AppPath(id): AppPath<String>,
 ) -> Result<Response, Problem> {
     let (job, errors) = polled_job(&state, signed, &id).await?;
-    let link = download_link(&state, &job).await?;
     let active = job.status().is_active();
-    let mut view = JobView::new(&job, link).with_errors(&errors);
-    view.parts = published_parts(&state, &job).await?;
-    if job.callback_url.is_some() {
-        let callback = exporter_jobs::callbacks::store::state_of(&state.db, &job.id).await?;
-        let attempts = exporter_jobs::callbacks::store::attempts_of(&state.db, &job.id).await?;
-        view = view.with_callback(callback.as_ref(), &attempts);
-    }
-    if job.status() == JobStatus::Pending {
-        view.queue_position = Some(state.repo.pending_ahead(&job.id).await? + 1);
-    }
+    let view = full_view(&state, &job, &errors).await?;
     let mut response = AppJson(view).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -367,6 +357,27 @@ pub async fn get(
         );
     }
     Ok(response)
+}
+
+/// A job as `GET /api/export-jobs/{id}` shows it (and the event stream
+/// sends it): links, parts, errors, callback and queue position.
+pub(crate) async fn full_view(
+    state: &AppState,
+    job: &JobRecord,
+    errors: &[AttemptError],
+) -> Result<JobView, Problem> {
+    let link = download_link(state, job).await?;
+    let mut view = JobView::new(job, link).with_errors(errors);
+    view.parts = published_parts(state, job).await?;
+    if job.callback_url.is_some() {
+        let callback = exporter_jobs::callbacks::store::state_of(&state.db, &job.id).await?;
+        let attempts = exporter_jobs::callbacks::store::attempts_of(&state.db, &job.id).await?;
+        view = view.with_callback(callback.as_ref(), &attempts);
+    }
+    if job.status() == JobStatus::Pending {
+        view.queue_position = Some(state.repo.pending_ahead(&job.id).await? + 1);
+    }
+    Ok(view)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -1,5 +1,5 @@
-//! Extractors whose rejections are problem details, and the bearer-token
-//! authentication extractor.
+//! Extractors whose rejections are problem details, and the authentication
+//! extractor (a bearer token, or the console's session cookie).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
@@ -211,9 +211,17 @@ impl FromRequestParts<AppState> for SignedCaller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            Problem::unauthorized("send a bearer token: Authorization: Bearer <token>")
-        })?;
+        // A bearer token wins; without one, the console's session cookie.
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return match crate::session::cookie(&parts.headers) {
+                Some(cookie) => crate::session::caller(state, parts, &cookie)
+                    .await
+                    .map(SignedCaller),
+                None => Err(Problem::unauthorized(
+                    "send a bearer token: Authorization: Bearer <token>",
+                )),
+            };
+        };
         let token = value
             .to_str()
             .ok()

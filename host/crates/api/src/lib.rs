@@ -3,8 +3,9 @@
 //!
 //! # Layout
 //! One file per resource (`export_jobs`, `download`, `formats`, `datasets`,
-//! `admin_formatters`, `admin_jobs`, `callback_secret`, `data_export`,
-//! `health`), routed below; `extract` (JSON, path, query and the bearer
+//! `admin_formatters`, `admin_jobs`, `admin_queue`, `callback_secret`,
+//! `data_export`, `health`, `session`: the console's sign-in), and `events`
+//! (the job event stream), routed below; `extract` (JSON, path, query and the bearer
 //! caller, each refusing bad input as problem+json), `rejection` (why
 //! input was refused, in a sentence naming the field), `problem` (RFC 9457),
 //! `state` (what handlers reach), `request_id` (the id every request,
@@ -17,10 +18,12 @@
 
 mod admin_formatters;
 mod admin_jobs;
+mod admin_queue;
 mod callback_secret;
 mod data_export;
 mod datasets;
 mod download;
+mod events;
 mod export_jobs;
 mod extract;
 mod formats;
@@ -31,6 +34,7 @@ mod problem;
 mod rejection;
 mod request_id;
 mod responses;
+mod session;
 mod state;
 
 use axum::Router;
@@ -39,6 +43,7 @@ use axum::routing::{delete, get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+pub use events::{JobFeed, run_job_feed};
 pub use export_jobs::{download_link, published_parts};
 pub use exporter_jobs::view::JobView;
 pub use openapi::ApiDoc;
@@ -80,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             "/api/export-jobs",
             post(export_jobs::create).get(export_jobs::list),
         )
+        .route("/api/export-jobs/events", get(events::events))
         .route(
             "/api/export-jobs/{id}",
             get(export_jobs::get).delete(export_jobs::delete),
@@ -116,6 +122,17 @@ pub fn router(state: AppState) -> Router {
             delete(admin_formatters::end_canary),
         )
         .route("/api/admin/export-jobs/{id}/retry", post(admin_jobs::retry))
+        .route("/api/admin/queue", get(admin_queue::queue))
+        .route("/api/admin/health", get(admin_queue::health))
+        .route(
+            "/api/session",
+            get(session::get)
+                .post(session::create)
+                .delete(session::delete),
+        )
+        .route("/api/session/options", get(session::options))
+        .route("/api/session/oidc/login", get(session::oidc_login))
+        .route("/api/session/oidc/callback", get(session::oidc_callback))
         .route("/api/callback-secret", get(callback_secret::get))
         .route("/api/callback-secret/rotate", post(callback_secret::rotate))
         .route(
@@ -129,6 +146,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        // The web console: `/` and `/assets/...`.
+        .merge(exporter_console::router())
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

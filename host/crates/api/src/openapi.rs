@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin_formatters, admin_jobs, callback_secret, data_export, datasets, download, export_jobs,
-    formats, health, organization, problem, responses,
+    admin_formatters, admin_jobs, admin_queue, callback_secret, data_export, datasets, download,
+    events, export_jobs, formats, health, organization, problem, responses, session,
 };
 use exporter_auth::Role;
 use exporter_jobs::{self as jobs, view as views};
@@ -28,6 +28,9 @@ use responses::ImpliedProblems;
         admin_formatters::delete, admin_formatters::end_canary, admin_jobs::retry,
         callback_secret::get, callback_secret::rotate,
         organization::get, organization::update,
+        events::events, admin_queue::queue, admin_queue::health,
+        session::options, session::get, session::create, session::delete,
+        session::oidc_login, session::oidc_callback,
     ),
     components(schemas(
         jobs::ExportRequest, jobs::DateRange, jobs::Filters, jobs::OptionValue, jobs::JobStatus,
@@ -39,6 +42,10 @@ use responses::ImpliedProblems;
         exporter_source::catalog::Mask, exporter_source::query::filter::ColumnFilter,
         exporter_source::query::filter::FilterValue,
         organization::OrganizationView, organization::OrganizationChange,
+        admin_queue::QueueView, admin_queue::OrganizationQueue, admin_queue::LastHourView,
+        admin_queue::HealthView, admin_queue::Readiness, admin_queue::WorkerReadiness,
+        session::SignInOptions, session::DemoAccount, session::OidcOption, session::SessionView,
+        session::SignIn,
     )),
     modifiers(&Bearer, &ImpliedProblems),
 )]

@@ -20,12 +20,14 @@ pub const KINDS: &[&str] = &[
     "invalid-query",
     "invalid-cursor",
     "invalid-idempotency-key",
+    "invalid-last-event-id",
     "malformed-json",
     "invalid-plugin",
     "unreadable-body",
     // 401, 403: who is asking, and may they.
     "unauthorized",
     "forbidden",
+    "csrf",
     "invalid-link",
     "link-expired",
     // 404, 405: nothing there.

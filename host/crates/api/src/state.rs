@@ -26,6 +26,12 @@ pub struct ApiSettings {
     pub callback_policy: TargetPolicy,
     /// Row cap of the synchronous `GET /api/dataexport/...`.
     pub sync_export_max_rows: u64,
+    /// Running with `--demo`: the console offers the demo accounts.
+    pub demo: bool,
+    /// Served over https: cookies are `Secure`.
+    pub secure_cookies: bool,
+    /// Jobs of one organization that run at once (shown on the queue page).
+    pub organization_cap: usize,
 }
 
 pub struct Shared {
@@ -50,6 +56,10 @@ pub struct Shared {
     pub running: RunningJobs,
     /// Base URL of download links served by this API.
     pub public_url: String,
+    /// The identity provider the console signs people in with.
+    pub oidc: Option<Arc<exporter_auth::oidc::OidcClient>>,
+    /// Job changes, as the event stream sends them.
+    pub events: crate::events::JobFeed,
 }
 
 impl AppState {
