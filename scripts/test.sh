@@ -51,6 +51,15 @@ if ! command -v azurite-blob >/dev/null; then
     npm install -g --silent azurite@3.35.0 >/dev/null
 fi
 
+step "the console's browser: Debian's Chromium, driven by Playwright (npm, no browser download); the test OpenID provider (npm)"
+command -v chromium >/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+}
+# Exact versions from the lock files; tests/browser and tests/oidc are the
+# only npm projects, and neither downloads a browser.
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund --prefix tests/browser
+npm ci --silent --no-audit --no-fund --prefix tests/oidc
+
 step "services: PostgreSQL on 127.0.0.1:5432 (the tests create and drop their own databases)"
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
@@ -84,10 +93,10 @@ cargo clippy --target wasm32-wasip2 \
 step "tests"
 cargo nextest run --workspace --no-fail-fast
 
-step "the job service's API suite, its contract, tenancy, delivery, parts, dataset catalog and column access again, on PostgreSQL (database and job queue)"
+step "the job service's API suite, its contract, tenancy, delivery, parts, dataset catalog, column access, event stream and sessions again, on PostgreSQL (database and job queue); the browser suite runs once"
 # --workspace with a filter, not -p: the same feature set as above, so
 # nothing is rebuilt.
 EXPORTER_TEST_DATABASE=postgres cargo nextest run --workspace --no-fail-fast \
-    -E 'binary_id(exporter-tests::api) | binary_id(exporter-tests::contract) | binary_id(exporter-tests::delivery) | binary_id(exporter-tests::parts) | binary_id(exporter-tests::tenancy) | binary_id(exporter-tests::catalog) | binary_id(exporter-tests::access)'
+    -E 'binary_id(exporter-tests::api) | binary_id(exporter-tests::contract) | binary_id(exporter-tests::delivery) | binary_id(exporter-tests::parts) | binary_id(exporter-tests::tenancy) | binary_id(exporter-tests::catalog) | binary_id(exporter-tests::access) | binary_id(exporter-tests::events) | binary_id(exporter-tests::session)'
 
 step "done"

@@ -14,13 +14,20 @@ use exporter_plugin_sdk::{
 /// The stamp test format.
 pub struct Stamp;
 
-const VERSION: &str = if cfg!(feature = "trap-on-users") {
+const VERSION: &str = if cfg!(feature = "html") {
+    "4.0.0"
+} else if cfg!(feature = "trap-on-users") {
     "3.0.0"
 } else if cfg!(feature = "v2") {
     "2.0.0"
 } else {
     "1.0.0"
 };
+
+/// Markup where a console shows text (the `html` variant).
+const HTML_DESCRIPTION: &str =
+    "Stamp <script>window.pwned = 'description'</script><b>bold?</b> & <i>more</i>";
+const HTML_ERROR: &str = "<img src=x onerror=\"window.pwned = 'error'\"><script>window.pwned = 'error'</script><b>not bold</b>";
 
 /// A stamp export in progress.
 pub struct StampEncoder {
@@ -36,7 +43,12 @@ impl Format for Stamp {
             version: VERSION.into(),
             media_type: "text/plain; charset=utf-8".into(),
             file_extension: "txt".into(),
-            description: "Test plugin: first column per line, under a version stamp".into(),
+            description: if cfg!(feature = "html") {
+                HTML_DESCRIPTION
+            } else {
+                "Test plugin: first column per line, under a version stamp"
+            }
+            .into(),
             options: Vec::new(),
         }
     }
@@ -51,6 +63,9 @@ impl Format for Stamp {
         // and the kit varies titles and data types (so "Users" would not do).
         if cfg!(feature = "trap-on-users") && columns.iter().any(|c| c.name == "email") {
             panic!("stamp {VERSION} crashes on users exports on purpose");
+        }
+        if cfg!(feature = "html") && columns.iter().any(|c| c.name == "email") {
+            return Err(FormatError::UnsupportedSchema(HTML_ERROR.into()));
         }
         if columns.is_empty() {
             return Err(FormatError::UnsupportedSchema(
