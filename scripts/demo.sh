@@ -2,7 +2,8 @@
 # Runs the service on its embedded defaults (SQLite file and local blob
 # store under ./data, in-process worker, plugins built from source), seeds
 # the demo, exports through the REST API with the `exporter export` client,
-# installs a new format plugin while serving, and keeps serving until Ctrl-C.
+# installs a new format plugin while serving, and keeps serving until Ctrl-C;
+# it ends with the web console's address to open in a browser.
 #
 # EXPORTER_LISTEN picks the address (default 127.0.0.1:8080; a bare port
 # means 127.0.0.1:PORT).
@@ -87,5 +88,12 @@ echo "== The job list (newest first), and the formats on offer"
 "$exporter" formats | head -n 8
 
 echo
-echo "The service keeps running at $url (API docs: $url/api/docs). Ctrl-C stops it."
+echo "== The web console: the same service, in a browser"
+curl -fsS "$url/" | grep -q '<title>' && echo "GET $url/ answers the console's page"
+echo
+echo "The service keeps running (API docs: $url/api/docs). Ctrl-C stops it."
+echo
+echo "  Open the console:  $url/"
+echo "  Sign in with a demo account: Max Manager exports, Sam Super runs the operator pages."
+echo
 wait $server
