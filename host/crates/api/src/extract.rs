@@ -51,8 +51,8 @@ fn storable_json(path: &str, value: &serde_json::Value) -> Result<(), Problem> {
     }
 }
 
-/// JSON in and out, with problem+json rejections; every string in the body
-/// is [`storable`].
+/// JSON in and out, with problem+json rejections; the body is an object,
+/// and every string in it is [`storable`].
 pub struct AppJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
@@ -88,8 +88,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
                 )
             }
         })?;
-        let value = rejection::json_body::<T>(&bytes)?;
         let document: serde_json::Value = rejection::json_body(&bytes)?;
+        // Every body is an object: serde would also take a struct from an
+        // array (`[]` as a struct with every member absent).
+        if !document.is_object() {
+            return Err(Problem::unprocessable(
+                "invalid-body",
+                format!(
+                    "the body must be a JSON object; received {}",
+                    match document {
+                        serde_json::Value::Array(_) => "an array",
+                        serde_json::Value::String(_) => "a string",
+                        serde_json::Value::Number(_) => "a number",
+                        serde_json::Value::Bool(_) => "a boolean",
+                        _ => "null",
+                    }
+                ),
+            ));
+        }
+        let value = rejection::json_body::<T>(&bytes)?;
         storable_json("", &document)?;
         Ok(AppJson(value))
     }
