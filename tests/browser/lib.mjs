@@ -63,6 +63,11 @@ export async function scenario(name, run) {
       n += 1;
       const file = path.join(shots, `${name}-${String(n).padStart(2, '0')}-${label}.png`);
       await page.screenshot({ path: file, fullPage });
+      // At a phone's width nothing may need scrolling sideways.
+      if (width <= 480) {
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+        if (wide > width) throw new Error(`the ${label} page is ${wide} px wide at a ${width} px viewport`);
+      }
       return file;
     },
     /** Signs in by clicking a demo account on the sign-in page. */

@@ -18,7 +18,17 @@ const MANAGER: &str = "manager@acme.test";
 /// Runs `tests/browser/<name>.mjs` with `env`; returns the JSON line it
 /// printed last.
 async fn scenario(name: &str, service: &TestService, env: &[(&str, String)]) -> Value {
-    let screenshots = target_dir().join("console-screenshots").join(name);
+    scenario_as(name, name, service, env).await
+}
+
+/// [`scenario`], its screenshots under `target/console-screenshots/<run>/`.
+async fn scenario_as(
+    name: &str,
+    run: &str,
+    service: &TestService,
+    env: &[(&str, String)],
+) -> Value {
+    let screenshots = target_dir().join("console-screenshots").join(run);
     let _ = std::fs::remove_dir_all(&screenshots);
     std::fs::create_dir_all(&screenshots).unwrap();
     let mut command = Command::new("node");
@@ -132,7 +142,11 @@ async fn a_manager_exports_two_columns_watches_it_complete_and_downloads_it() {
         .map(str::to_owned)
         .collect();
     assert_eq!(header, columns);
-    let rows = reader.records().collect::<Result<Vec<_>, _>>().unwrap().len();
+    let rows = reader
+        .records()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+        .len();
     assert!(rows > 0);
     assert_eq!(json!(rows), job["file"]["rows"], "{job}");
     let (_, _, api_bytes) = service
@@ -143,6 +157,24 @@ async fn a_manager_exports_two_columns_watches_it_complete_and_downloads_it() {
         )
         .await;
     assert_eq!(bytes, api_bytes, "the same request through the API");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_export_form_and_the_list_work_at_a_phones_width() {
+    let service = demo_service().await;
+    // The scenario fails if any page it visits is wider than the screen.
+    let result = scenario_as(
+        "manager-export",
+        "manager-export-phone",
+        &service,
+        &[("VIEWPORT", "375x812".into())],
+    )
+    .await;
+    let manager = service.token(MANAGER).await;
+    let job = service
+        .job(&manager, result["jobId"].as_str().expect("job id"))
+        .await;
+    assert_eq!(job["status"], "Completed", "{job}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
