@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 use super::problem::Problem;
 use super::rejection;
 use super::state::AppState;
+use cookie::Cookie;
+use exporter_auth::sessions;
 use exporter_auth::{Caller, TokenError};
 
 /// Refuses text no engine can store: PostgreSQL `text` cannot hold NUL
@@ -230,10 +232,8 @@ impl FromRequestParts<AppState> for SignedCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         // A bearer token wins; without one, the console's session cookie.
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return match crate::session::cookie(&parts.headers) {
-                Some(cookie) => crate::session::caller(state, parts, &cookie)
-                    .await
-                    .map(SignedCaller),
+            return match cookie(&parts.headers) {
+                Some(cookie) => caller(state, parts, &cookie).await.map(SignedCaller),
                 None => Err(Problem::unauthorized(
                     "send a bearer token: Authorization: Bearer <token>",
                 )),
@@ -269,6 +269,57 @@ impl FromRequestParts<AppState> for SignedCaller {
         }
         Ok(SignedCaller(caller))
     }
+}
+
+// The console's session cookie (see `session` for signing in and out).
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "exporter_session";
+/// The header that carries the session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The session cookie's value, if the request has one.
+pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_named(headers, SESSION_COOKIE)
+}
+
+pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The caller of a request authenticated by its session cookie; a request
+/// that changes something must carry the session's CSRF token.
+pub(crate) async fn caller(
+    state: &AppState,
+    parts: &Parts,
+    cookie: &str,
+) -> Result<Caller, Problem> {
+    let session = sessions::find(&state.db, cookie)
+        .await?
+        .ok_or_else(|| Problem::unauthorized("the session has ended; sign in again"))?;
+    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !sessions::csrf_matches(&session, sent) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "a request signed in by the session cookie that changes something must send the session's csrfToken (GET /api/session) in X-CSRF-Token",
+            ));
+        }
+    }
+    Ok(session.caller)
 }
 
 /// Refuses a caller who is not a SuperAdmin: `task` says what needs the

@@ -10,71 +10,23 @@
 
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{AppJson, AppQuery, storable};
+use super::extract::{AppJson, AppQuery, SESSION_COOKIE, caller, cookie, cookie_named, storable};
 use super::problem::Problem;
 use super::responses::{Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
 use super::state::AppState;
+use exporter_auth::Role;
 use exporter_auth::oidc::{PendingSignIn, SignInError};
 use exporter_auth::sessions::{self, SESSION_TTL, Session};
-use exporter_auth::{Caller, Role};
 
-/// The session cookie.
-pub const SESSION_COOKIE: &str = "exporter_session";
 /// A sign-in on its way through the identity provider.
 const SIGN_IN_COOKIE: &str = "exporter_oidc";
 /// Where the sign-in cookie is sent: the callback only.
 const SIGN_IN_PATH: &str = "/api/session/oidc";
-/// The header that carries the session's CSRF token.
-pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// The session cookie's value, if the request has one.
-pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
-    cookie_named(headers, SESSION_COOKIE)
-}
-
-fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-/// The caller of a request authenticated by its session cookie; a request
-/// that changes something must carry the session's CSRF token.
-pub(crate) async fn caller(
-    state: &AppState,
-    parts: &Parts,
-    cookie: &str,
-) -> Result<Caller, Problem> {
-    let session = sessions::find(&state.db, cookie)
-        .await?
-        .ok_or_else(|| Problem::unauthorized("the session has ended; sign in again"))?;
-    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        let sent = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !sessions::csrf_matches(&session, sent) {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "a request signed in by the session cookie that changes something must send the session's csrfToken (GET /api/session) in X-CSRF-Token",
-            ));
-        }
-    }
-    Ok(session.caller)
-}
 
 /// How one can sign in here.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -59,7 +59,7 @@ pub struct Shared {
     /// The identity provider the console signs people in with.
     pub oidc: Option<Arc<exporter_auth::oidc::OidcClient>>,
     /// Job changes, as the event stream sends them.
-    pub events: crate::events::JobFeed,
+    pub events: exporter_jobs::events::JobFeed,
 }
 
 impl AppState {

@@ -10,7 +10,11 @@
 //! after.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, broadcast};
 
 use exporter_auth::Coverage;
 use exporter_store::db::{self, Database, now_micros};
@@ -157,6 +161,76 @@ impl ChangeCursor {
             .retain(|_, since| now.duration_since(*since) < GAP_PATIENCE);
         changes.extend(fresh);
         Ok(changes)
+    }
+}
+
+/// Events a slow subscriber may fall behind before it re-reads the log.
+const CAPACITY: usize = 1024;
+
+/// One job's change as subscribers receive it.
+#[derive(Debug)]
+pub struct FeedEvent {
+    /// What a client that has this event may resume after.
+    pub resume_after: i64,
+    pub job_id: String,
+    pub coverage: Coverage,
+    pub created_by: String,
+    /// The job as `GET /api/export-jobs/{id}` shows it (JSON, built once
+    /// for every subscriber), or None when it is gone.
+    pub view: Option<String>,
+}
+
+/// A process's job changes, from its one reader of the log to every
+/// subscriber of the event stream.
+#[derive(Clone)]
+pub struct JobFeed {
+    sender: broadcast::Sender<Arc<FeedEvent>>,
+    /// Every change up to here has been published (-1: not started).
+    watermark: Arc<AtomicI64>,
+    started: Arc<Notify>,
+}
+
+impl Default for JobFeed {
+    fn default() -> Self {
+        Self {
+            sender: broadcast::channel(CAPACITY).0,
+            watermark: Arc::new(AtomicI64::new(-1)),
+            started: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl JobFeed {
+    /// A new subscriber, and the watermark at which it joins: what it
+    /// receives from here on is everything after that.
+    pub async fn subscribe(&self) -> (broadcast::Receiver<Arc<FeedEvent>>, i64) {
+        loop {
+            let notified = self.started.notified();
+            let receiver = self.sender.subscribe();
+            let watermark = self.watermark.load(Ordering::Acquire);
+            if watermark >= 0 {
+                return (receiver, watermark);
+            }
+            // The reader has not read the log's head yet (the process is
+            // starting).
+            notified.await;
+        }
+    }
+
+    pub fn has_subscribers(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
+    /// The reader has published everything up to `watermark`.
+    pub fn advance(&self, watermark: i64) {
+        if self.watermark.swap(watermark, Ordering::AcqRel) < 0 {
+            self.started.notify_waiters();
+        }
+    }
+
+    pub fn publish(&self, event: FeedEvent) {
+        // No subscriber left is no error.
+        let _ = self.sender.send(Arc::new(event));
     }
 }
 

@@ -8,75 +8,19 @@
 //! someone listens.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::export_jobs::full_view;
 use crate::problem::Problem;
 use crate::state::AppState;
-use exporter_auth::Coverage;
-use exporter_jobs::events::{self, ChangeCursor, JobChange};
+use exporter_jobs::events::{self, ChangeCursor, FeedEvent, JobChange};
 
 /// How often the change log is read.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// How often old events are deleted.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
-/// Events a slow subscriber may fall behind before it re-reads the log.
-const CAPACITY: usize = 1024;
-
-/// One job's change, ready to send.
-#[derive(Debug)]
-pub struct FeedEvent {
-    /// What a client that has this event may resume after.
-    pub resume_after: i64,
-    pub job_id: String,
-    pub coverage: Coverage,
-    pub created_by: String,
-    /// The job's JSON, or None when it is gone.
-    pub view: Option<String>,
-}
-
-/// The broadcast side of the feed, shared by the API's handlers.
-#[derive(Clone)]
-pub struct JobFeed {
-    sender: broadcast::Sender<Arc<FeedEvent>>,
-    /// The feed's watermark: every change up to here has been sent.
-    watermark: Arc<AtomicI64>,
-    /// Whether the reader has read the log's head yet.
-    started: Arc<tokio::sync::Notify>,
-}
-
-impl Default for JobFeed {
-    fn default() -> Self {
-        Self {
-            sender: broadcast::channel(CAPACITY).0,
-            watermark: Arc::new(AtomicI64::new(-1)),
-            started: Arc::new(tokio::sync::Notify::new()),
-        }
-    }
-}
-
-impl JobFeed {
-    /// A new subscriber, and the watermark at which it joins: what it
-    /// receives from here on is everything after that.
-    pub(crate) async fn subscribe(&self) -> (broadcast::Receiver<Arc<FeedEvent>>, i64) {
-        loop {
-            let notified = self.started.notified();
-            let receiver = self.sender.subscribe();
-            let watermark = self.watermark.load(Ordering::Acquire);
-            if watermark >= 0 {
-                return (receiver, watermark);
-            }
-            // The reader has not read the log's head yet (the process is
-            // starting).
-            notified.await;
-        }
-    }
-}
 
 /// Reads the change log until `shutdown`. Spawned once per API process.
 pub async fn run_job_feed(state: AppState, shutdown: CancellationToken) {
@@ -93,8 +37,7 @@ pub async fn run_job_feed(state: AppState, shutdown: CancellationToken) {
             }
         }
     };
-    feed.watermark.store(cursor.watermark(), Ordering::Release);
-    feed.started.notify_waiters();
+    feed.advance(cursor.watermark());
     let mut pruned = Instant::now();
     loop {
         tokio::select! {
@@ -109,17 +52,16 @@ pub async fn run_job_feed(state: AppState, shutdown: CancellationToken) {
             }
         };
         let watermark = cursor.watermark();
-        let built = match feed.sender.receiver_count() {
-            0 => Vec::new(),
-            _ => build(&state, coalesce(changes), watermark).await,
+        let built = match feed.has_subscribers() {
+            false => Vec::new(),
+            true => build(&state, coalesce(changes), watermark).await,
         };
         // The watermark moves before the events go out: a subscriber that
         // joins in between is sent them and also joins at the new mark
         // (twice is harmless), never the old mark without them.
-        feed.watermark.store(watermark, Ordering::Release);
+        feed.advance(watermark);
         for event in built {
-            // No subscriber left is no error.
-            let _ = feed.sender.send(Arc::new(event));
+            feed.publish(event);
         }
         if pruned.elapsed() >= PRUNE_INTERVAL {
             pruned = Instant::now();

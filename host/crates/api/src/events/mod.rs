@@ -8,5 +8,6 @@
 mod feed;
 mod stream;
 
-pub use feed::{JobFeed, run_job_feed};
+pub use exporter_jobs::events::JobFeed;
+pub use feed::run_job_feed;
 pub(crate) use stream::{__path_events, events};

@@ -21,13 +21,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 
-use super::feed::{FeedEvent, build, coalesce};
+use super::feed::{build, coalesce};
 use crate::extract::{AppQuery, Auth, storable};
 use crate::problem::Problem;
 use crate::responses::{BadRequest, Forbidden, NotFound};
 use crate::state::AppState;
 use exporter_auth::{Coverage, JobScope};
-use exporter_jobs::events;
+use exporter_jobs::events::{self, FeedEvent};
 
 /// A comment line this often keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
