@@ -89,7 +89,7 @@ echo "== The job list (newest first), and the formats on offer"
 
 echo
 echo "== The web console: the same service, in a browser"
-curl -fsS "$url/" | grep -q '<title>' && echo "GET $url/ answers the console's page"
+curl -fsS -o /dev/null "$url/" && echo "GET $url/ serves the console's page; its scripts and styles are built into the binary"
 echo
 echo "The service keeps running (API docs: $url/api/docs). Ctrl-C stops it."
 echo
