@@ -178,6 +178,27 @@ async fn the_new_export_form_and_the_list_work_at_a_phones_width() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apis_refusal_shows_beside_the_field_it_concerns() {
+    let service = demo_service().await;
+    let result = scenario("form-errors", &service, &[]).await;
+    assert!(
+        result["dateError"]
+            .as_str()
+            .is_some_and(|e| e.contains("ends before it starts")),
+        "{result}"
+    );
+    // The refused request created nothing; the corrected one did.
+    let manager = service.token(MANAGER).await;
+    let jobs = service.get_json(&manager, "/api/export-jobs").await;
+    let jobs = jobs["items"].as_array().expect("a page of jobs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(
+        jobs[0]["dateRange"],
+        json!({"from": "2026-02-01", "to": "2026-02-28"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_sees_no_admin_page_and_no_one_elses_jobs() {
     let service = demo_service().await;
     let manager = service.token(MANAGER).await;
