@@ -131,6 +131,18 @@ impl TestService {
         serde_json::from_str(&text).expect("job JSON")
     }
 
+    /// `GET path` with no credentials, as JSON, whatever the status.
+    pub async fn get_public_json(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
     /// `GET path` as JSON, whatever the status.
     pub async fn get_json(&self, token: &str, path: &str) -> Value {
         self.get(token, path)

@@ -400,15 +400,7 @@ async fn signing_in_with_an_openid_connect_provider_and_a_refused_unknown_email(
         });
     })
     .await;
-    let options: Value = service
-        .client
-        .get(format!("{}/api/session/options", service.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let options = service.get_public_json("/api/session/options").await;
     assert_eq!(options["oidc"]["issuer"], issuer.as_str(), "{options}");
 
     let result = scenario(

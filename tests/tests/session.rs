@@ -111,15 +111,7 @@ async fn the_console_page_is_served_with_a_strict_policy_and_no_inline_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demo_sign_in_opens_a_cookie_session_whose_changes_need_the_csrf_token() {
     let service = TestService::start_with(300, |config| config.demo = true).await;
-    let options: Value = service
-        .client
-        .get(format!("{}/api/session/options", service.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let options = service.get_public_json("/api/session/options").await;
     let accounts = options["demoAccounts"].as_array().expect("demo accounts");
     assert!(accounts.iter().any(|a| a["email"] == MANAGER), "{options}");
     assert!(options["oidc"].is_null());
@@ -216,15 +208,7 @@ async fn a_demo_sign_in_opens_a_cookie_session_whose_changes_need_the_csrf_token
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pasted_token_signs_in_and_demo_accounts_need_demo_mode() {
     let service = TestService::start().await;
-    let options: Value = service
-        .client
-        .get(format!("{}/api/session/options", service.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let options = service.get_public_json("/api/session/options").await;
     assert!(options["demoAccounts"].is_null(), "{options}");
     assert_eq!(options["token"], true);
 

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::RwLock;
 
+use super::sessions::{random_token, same_secret};
 use exporter_store::Secret;
 
 /// How long the provider may take to answer one request.
@@ -60,12 +61,10 @@ pub struct PendingSignIn {
 
 impl PendingSignIn {
     fn new() -> Self {
-        let random =
-            || base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
         Self {
-            state: random(),
-            nonce: random(),
-            verifier: random(),
+            state: random_token(),
+            nonce: random_token(),
+            verifier: random_token(),
         }
     }
 
@@ -241,7 +240,7 @@ impl OidcClient {
         state: &str,
         code: &str,
     ) -> Result<String, SignInError> {
-        if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) {
+        if !same_secret(&pending.state, state) {
             return Err(SignInError::StateMismatch);
         }
         let metadata = self.metadata().await.map_err(SignInError::Provider)?;
@@ -295,7 +294,7 @@ impl OidcClient {
         let nonce_matches = claims
             .nonce
             .as_deref()
-            .is_some_and(|n| constant_time_eq(n.as_bytes(), pending.nonce.as_bytes()));
+            .is_some_and(|n| same_secret(n, &pending.nonce));
         if !nonce_matches {
             return Err(SignInError::Provider(anyhow::anyhow!(
                 "the ID token is not for this sign-in (nonce)"
@@ -379,10 +378,6 @@ impl OidcClient {
             .transpose()
             .context("the provider's key cannot verify signatures")
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -62,8 +62,9 @@ impl SessionRow {
     }
 }
 
-/// 32 random bytes, URL-safe base64: a cookie value or a CSRF token.
-fn random_token() -> String {
+/// 32 random bytes, URL-safe base64: a cookie value, a CSRF token, an
+/// OIDC state, nonce or PKCE verifier.
+pub(crate) fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
@@ -137,8 +138,14 @@ pub async fn close(db: &Database, cookie_value: &str) -> sqlx::Result<()> {
 
 /// Whether `sent` is the session's CSRF token, compared in constant time.
 pub fn csrf_matches(session: &Session, sent: &str) -> bool {
-    let (a, b) = (session.csrf_token.as_bytes(), sent.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    same_secret(&session.csrf_token, sent)
+}
+
+/// Whether two secrets are equal, in time that does not depend on where
+/// they differ.
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// The active user with this email, for a sign-in by an identity provider

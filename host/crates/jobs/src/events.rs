@@ -207,7 +207,7 @@ impl JobFeed {
         loop {
             let notified = self.started.notified();
             let receiver = self.sender.subscribe();
-            let watermark = self.watermark.load(Ordering::Acquire);
+            let watermark = self.watermark();
             if watermark >= 0 {
                 return (receiver, watermark);
             }
@@ -215,6 +215,12 @@ impl JobFeed {
             // starting).
             notified.await;
         }
+    }
+
+    /// Every change up to here has been published (-1 before the reader
+    /// has started).
+    pub fn watermark(&self) -> i64 {
+        self.watermark.load(Ordering::Acquire)
     }
 
     pub fn has_subscribers(&self) -> bool {

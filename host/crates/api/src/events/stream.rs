@@ -176,7 +176,7 @@ async fn follow(
             }
             // Fell behind the feed: read what was skipped from the log.
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                let (_, now) = state.events.subscribe().await;
+                let now = state.events.watermark();
                 if replay(&state, &audience, sent, now, &sender).await.is_err() {
                     return;
                 }
@@ -185,6 +185,15 @@ async fn follow(
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// Events were missed: the client re-reads the list, then resumes after
+/// `until`.
+fn reset(until: i64) -> Event {
+    Event::default()
+        .event("reset")
+        .id(until.to_string())
+        .data("{}")
 }
 
 fn message(event: &FeedEvent) -> Event {
@@ -220,11 +229,7 @@ async fn replay(
         }
     };
     if gone {
-        let reset = Event::default()
-            .event("reset")
-            .id(until.to_string())
-            .data("{}");
-        return sender.send(reset).await.map_err(drop);
+        return sender.send(reset(until)).await.map_err(drop);
     }
     let mut changes = Vec::new();
     let mut cursor = after;
@@ -233,11 +238,7 @@ async fn replay(
             Ok(page) => page,
             Err(e) => {
                 tracing::warn!(error = %e, "replaying the job change log");
-                let reset = Event::default()
-                    .event("reset")
-                    .id(until.to_string())
-                    .data("{}");
-                return sender.send(reset).await.map_err(drop);
+                return sender.send(reset(until)).await.map_err(drop);
             }
         };
         let Some(last) = page.last() else { break };
